@@ -2,6 +2,7 @@
  * It does not parse anything: readers validate bytes, the builder only arranges them. */
 #include "data/table.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

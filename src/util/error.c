@@ -51,6 +51,7 @@ void ml__error_prefix(const char *fmt, ...) {
     va_end(ap);
     scrub_control_chars(prefix);
     char joined[sizeof last_error.message];
-    snprintf(joined, sizeof joined, "%s: %s", prefix, last_error.message);
+    /* a message cut short is still better than none: truncation is accepted here */
+    if (snprintf(joined, sizeof joined, "%s: %s", prefix, last_error.message) < 0) return;
     memcpy(last_error.message, joined, sizeof joined);
 }

@@ -16,7 +16,7 @@ typedef struct ml__lines {
 } ml__lines;
 
 void ml__lines_init(ml__lines *it, const char *buf, size_t len);
-/* Returns false at the end; otherwise *line/*line_len (without the newline). */
+/* Returns false at the end; otherwise the line and its length (without the newline). */
 bool ml__lines_next(ml__lines *it, const char **line, size_t *line_len);
 
 /* A field of a split line; for CSV a quoted field is unescaped into scratch owned by the

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# fuzz.sh - builds every fuzz/fuzz_*.c with clang's libFuzzer + ASan + UBSan and runs each
+# for a set time on a copy of its corpus. New crashers are left in the output folder.
+set -euo pipefail
+out=${1:-build/fuzz}
+seconds=${2:-60}
+mkdir -p "$out"
+srcs=$(ls src/util/*.c src/data/*.c src/store/*.c 2>/dev/null)
+flags=(-g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -DML_VERSION_STRING=\"fuzz\"
+       -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -Isrc)
+libs=($(pkg-config --cflags --libs jansson hdf5) -lhdf5_serial_hl -lcrypto -lm -lpthread)
+status=0
+for target in fuzz/fuzz_*.c; do
+    name=$(basename "$target" .c)
+    corpus=fuzz/corpus/${name#fuzz_}
+    clang "${flags[@]}" "$target" $srcs "${libs[@]}" -o "$out/$name"
+    rm -rf "$out/$name.corpus"; cp -r "$corpus" "$out/$name.corpus"
+    echo "== $name: ${seconds}s =="
+    if ! (cd "$out" && "./$name" -max_total_time="$seconds" -rss_limit_mb=2048 \
+            -print_final_stats=1 "$name.corpus" 2>"$name.log"); then
+        echo "$name: FAILED, see $out/$name.log" >&2
+        status=1
+    fi
+    grep -E "stat::number_of_executed_units|Done [0-9]+ runs" "$out/$name.log" | tail -2 || true
+done
+exit $status

@@ -1,0 +1,184 @@
+/* cmd_data.c - `microlens data inspect`: flags -> read labels, table, join -> ml_inspect. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "flags.h"
+#include "idkey.h"
+#include "microlens/inspect.h"
+#include "microlens/labels.h"
+#include "microlens/memory.h"
+#include "microlens/table.h"
+
+typedef struct inspect_flags {
+    const char *labels, *label_col, *group_col, *positive, *format, *rank;
+    bool samples_as_rows, samples_as_columns, json, per_sample, show_raw_ids, quiet;
+    size_t max_listed;
+    cli_idkey_flags key;
+} inspect_flags;
+
+static const char *const inspect_examples[] = {
+    "microlens data inspect data/ecam/feature-table.biom --labels data/ecam/sample-metadata.tsv "
+    "--label-col delivery --group-col studyid",
+    "microlens data inspect cohort/table.tsv --labels cohort/labels.csv --json",
+    "microlens data inspect merged_abundance.txt --rank genus",
+    NULL};
+
+static const cli_command inspect_cmd = {
+    "data inspect", "TABLE [--labels CSV] [options]",
+    "Reads an abundance table (TSV/CSV, MetaPhlAn, BIOM 1.0 JSON, BIOM 2.1 HDF5) and reports\n"
+    "its size, depths, label balance, groups, unmatched IDs, duplicate and outlier samples.",
+    "Sample IDs are shown as pseudonyms (s_ + 16 hex digits of HMAC-SHA-256) keyed by\n"
+    "--id-key-file, else $MICROLENS_ID_KEY (hex or text), else a per-user key created once in\n"
+    "$XDG_CONFIG_HOME/microlens/id.key. Outliers: modified z-score > 3.5 of each sample's\n"
+    "Aitchison distance (CLR, pseudocount 0.5) to the median profile.",
+    inspect_examples, 1};
+
+static int parse_format(const char *s, ml_table_format *out) {
+    static const struct { const char *name; ml_table_format f; } names[] = {
+        {"auto", ML_FORMAT_AUTO}, {"tsv", ML_FORMAT_TSV}, {"csv", ML_FORMAT_CSV},
+        {"metaphlan", ML_FORMAT_METAPHLAN}, {"biom-json", ML_FORMAT_BIOM_JSON},
+        {"biom-hdf5", ML_FORMAT_BIOM_HDF5}};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        if (strcmp(s, names[i].name) == 0) {
+            *out = names[i].f;
+            return EXIT_OK;
+        }
+    }
+    return cli_usage_error("--format must be auto, tsv, csv, metaphlan, biom-json or biom-hdf5, "
+                           "got \"%s\"", s);
+}
+
+static int build_read_options(const inspect_flags *f, ml_table_read_options *ro) {
+    if (f->samples_as_rows && f->samples_as_columns)
+        return cli_usage_error("--samples-as-rows and --samples-as-columns exclude each other");
+    if (f->samples_as_rows) ro->orientation = ML_ORIENT_SAMPLES_AS_ROWS;
+    if (f->samples_as_columns) ro->orientation = ML_ORIENT_SAMPLES_AS_COLUMNS;
+    if (f->format) {
+        int rc = parse_format(f->format, &ro->format);
+        if (rc != EXIT_OK) return rc;
+    }
+    if (f->rank && ml_rank_parse(&ro->rank, f->rank) != ML_OK)
+        return cli_usage_error("--rank: %s", ml_error_last()->message);
+    return EXIT_OK;
+}
+
+/* The report's JSON gains the table path, which only the caller knows. */
+static int print_json(const ml_inspect_report *r, const char *path) {
+    char *text = NULL;
+    int st = ml_inspect_report_json(r, &text);
+    if (st != ML_OK) return cli_fail(st);
+    json_error_t err;
+    json_t *doc = json_loads(text, 0, &err);
+    ml_free(text);
+    json_t *table = doc ? json_object_get(doc, "table") : NULL;
+    if (!table) {
+        json_decref(doc);
+        fprintf(stderr, "microlens: internal error: inspect report is not a JSON object\n");
+        return EXIT_FAILURE_RUNTIME;
+    }
+    json_t *with_path = json_object();
+    json_object_set_new(with_path, "path", json_string(path));
+    json_object_update(with_path, table);
+    json_object_set_new(doc, "table", with_path);
+    int rc = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0 ? EXIT_OK
+                                                                                : EXIT_FAILURE_RUNTIME;
+    fputc('\n', stdout);
+    json_decref(doc);
+    return rc;
+}
+
+static int print_text(const ml_inspect_report *r, const char *path) {
+    char *text = NULL;
+    int st = ml_inspect_report_text(r, &text);
+    if (st != ML_OK) return cli_fail(st);
+    printf("table: %s\n%s", path, text);
+    ml_free(text);
+    return EXIT_OK;
+}
+
+static int run_inspect(const inspect_flags *f, const char *path) {
+    int rc = EXIT_OK, st;
+    ml_pseudonym_key *key = NULL;
+    ml_labels *labels = NULL;
+    ml_table *table = NULL;
+    ml_join *join = NULL;
+    ml_inspect_report *report = NULL;
+    const char **hints = NULL;
+    ml_table_read_options ro = ML_TABLE_READ_OPTIONS_INIT;
+    if ((rc = build_read_options(f, &ro)) != EXIT_OK) goto done;
+    if ((st = cli_idkey_resolve(&key, &f->key, f->quiet)) != ML_OK) goto fail;
+    if (f->labels) {
+        ml_labels_options lo = ML_LABELS_OPTIONS_INIT;
+        lo.label_col = f->label_col;
+        lo.group_col = f->group_col;
+        if ((st = ml_labels_read(&labels, f->labels, &lo)) != ML_OK) goto fail;
+        size_t n = ml_labels_count(labels);
+        if (!(hints = malloc((n ? n : 1) * sizeof *hints))) {
+            fprintf(stderr, "microlens: out of memory\n");
+            rc = EXIT_FAILURE_RUNTIME;
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++) hints[i] = ml_labels_raw_id(labels, i);
+        ro.hint_sample_ids = hints;
+        ro.n_hint_sample_ids = n;
+    } else if (f->label_col || f->group_col || f->positive) {
+        rc = cli_usage_error("--label-col, --group-col and --positive need --labels");
+        goto done;
+    }
+    if ((st = ml_table_read(&table, path, &ro)) != ML_OK) goto fail;
+    if (labels && (st = ml_join_new(&join, table, labels, f->positive)) != ML_OK) goto fail;
+    ml_inspect_options io = ML_INSPECT_OPTIONS_INIT;
+    io.show_raw_ids = f->show_raw_ids;
+    io.per_sample = f->per_sample;
+    if (f->max_listed != (size_t)-1) io.max_listed = f->max_listed;
+    if ((st = ml_inspect(&report, table, labels, join, key, &io)) != ML_OK) goto fail;
+    rc = f->json ? print_json(report, path) : print_text(report, path);
+    goto done;
+fail:
+    rc = cli_fail(st);
+done:
+    ml_inspect_report_free(report);
+    ml_join_free(join);
+    ml_table_free(table);
+    free(hints);
+    ml_labels_free(labels);
+    ml_pseudonym_key_free(key);
+    return rc;
+}
+
+int cmd_data_inspect(int argc, char **argv) {
+    inspect_flags f = {0};
+    f.max_listed = (size_t)-1;
+    const cli_flag flags[] = {
+        {"--labels", "CSV", CLI_STRING, &f.labels,
+         "sample metadata: CSV sid,label[,group] or QIIME 2 metadata TSV", NULL},
+        {"--label-col", "NAME", CLI_STRING, &f.label_col, "label column", "label, else column 2"},
+        {"--group-col", "NAME", CLI_STRING, &f.group_col, "group (patient) column",
+         "group if present"},
+        {"--positive", "VALUE", CLI_STRING, &f.positive, "label value of the positive class",
+         "second class in sorted order"},
+        {"--format", "FMT", CLI_STRING, &f.format,
+         "auto|tsv|csv|metaphlan|biom-json|biom-hdf5", "auto"},
+        {"--samples-as-rows", NULL, CLI_BOOL, &f.samples_as_rows,
+         "TSV/CSV: each row is a sample (skip detection)", NULL},
+        {"--samples-as-columns", NULL, CLI_BOOL, &f.samples_as_columns,
+         "TSV/CSV: each column is a sample (skip detection)", NULL},
+        {"--rank", "RANK", CLI_STRING, &f.rank,
+         "MetaPhlAn rank: kingdom|phylum|class|order|family|genus|species|strain", "species"},
+        {"--json", NULL, CLI_BOOL, &f.json, "print one JSON document on stdout", NULL},
+        {"--per-sample", NULL, CLI_BOOL, &f.per_sample,
+         "also list every sample: pseudonym, depth, observed features", NULL},
+        {"--max-listed", "N", CLI_SIZE, &f.max_listed, "samples listed per finding", "20"},
+        {"--show-raw-ids", NULL, CLI_BOOL, &f.show_raw_ids,
+         "print raw sample IDs beside pseudonyms (sensitive)", NULL},
+        {"--quiet", NULL, CLI_BOOL, &f.quiet, "no notices or progress on stderr", NULL},
+        CLI_IDKEY_FLAGS(f.key),
+    };
+    const char *pos[1] = {NULL};
+    int rc = cli_parse(argc, argv, &inspect_cmd, flags, sizeof flags / sizeof *flags, pos);
+    if (rc != EXIT_OK) return rc < 0 ? EXIT_OK : rc;
+    return run_inspect(&f, pos[0]);
+}
