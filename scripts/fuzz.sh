@@ -5,10 +5,10 @@ set -euo pipefail
 out=${1:-build/fuzz}
 seconds=${2:-60}
 mkdir -p "$out"
-srcs=$(ls src/util/*.c src/data/*.c src/store/*.c 2>/dev/null)
+srcs=$(find src -name "*.c" -not -path "src/cli/*" | sort)
 flags=(-g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -DML_VERSION_STRING=\"fuzz\"
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -Isrc)
-libs=($(pkg-config --cflags --libs jansson hdf5) -lhdf5_serial_hl -lcrypto -lm -lpthread)
+libs=($(pkg-config --cflags --libs jansson hdf5 openblas) -lhdf5_serial_hl -llapacke -lcrypto -lm -lpthread)
 status=0
 for target in fuzz/fuzz_*.c; do
     name=$(basename "$target" .c)

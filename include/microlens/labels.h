@@ -24,9 +24,13 @@ typedef struct ml_labels_options {
 #define ML_LABELS_OPTIONS_INIT {ML_LABELS_OPTIONS_VERSION, NULL, NULL}
 
 /* ^Reads a label file. Separator: tab if the header has tabs, else comma (RFC 4180 quotes).
- * The ID column is the first header among sid, SID, srs_id, ERS_ID, #SampleID, sample-id,
+ * The ID column is the leftmost header among sid, SID, srs_id, ERS_ID, #SampleID, sample-id,
  * sampleid, sample_id, id, #Sample ID, #OTU ID (QIIME 2 spellings, case-insensitive where
  * QIIME is), else the first column. A QIIME "#q2:types" line and '#' comment lines are skipped.
+ * Without label_col the label column is "label", else the first column that is not the ID
+ * column. Blank rows are skipped; fields are trimmed of spaces. Missing-value markers (empty,
+ * NA, N/A, nan, null, None, #N/A, and QIIME's INSDC:missing terms such as "not applicable",
+ * "missing", "not collected", "not provided", "restricted access"; any case) give no label.
  * ^ML_EFORMAT "FILE:LINE: ..." on ragged rows, duplicate or empty IDs; ML_ENOTFOUND if a
  * named column is absent (the message lists the columns). *out untouched on failure. */
 ml_status ml_labels_read(ml_labels **out, const char *path, const ml_labels_options *opts);
@@ -47,13 +51,19 @@ const char *ml_labels_id_column(const ml_labels *l);
 typedef struct ml_join ml_join;
 
 /* ^Joins on raw IDs. positive: the class value counted as positive (index 1) in a binary
- * problem; NULL picks the second class in sorted order. Classes are sorted by text, with the
- * positive class moved last. ML_EINVAL if positive names no class present. */
+ * problem; NULL picks the second class in sorted order. Classes are the distinct labels of
+ * the table's samples, sorted by strcmp, with the positive class moved last; a sample whose
+ * label is a missing-value marker has no class. ML_EINVAL if positive names no class present
+ * (the message lists the classes). *out untouched on failure; t and l may be freed after. */
 ml_status ml_join_new(ml_join **out, const ml_table *t, const ml_labels *l, const char *positive);
 void ml_join_free(ml_join *j); /* NULL: no-op */
 
+size_t ml_join_n_samples(const ml_join *j);                      /* the table's sample count */
 size_t ml_join_n_classes(const ml_join *j);
 const char *ml_join_class_name(const ml_join *j, size_t c);
+/* The positive class (the last one): the one named to ml_join_new, else the second of exactly
+ * two classes; NULL when none was named and there are not exactly two. Borrowed from j. */
+const char *ml_join_positive(const ml_join *j);
 /* Class index of table sample i, or -1 when it has no label. */
 int ml_join_class_of(const ml_join *j, size_t sample);
 size_t ml_join_class_count(const ml_join *j, size_t c);          /* labelled samples in c */

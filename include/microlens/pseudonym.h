@@ -21,7 +21,8 @@ typedef struct ml_pseudonym_key ml_pseudonym_key;
 
 /* ^Key from a secret string: if it is all hex digits (even length, >= 32 digits) the decoded
  * bytes are the key, otherwise the text bytes themselves (>= 16 bytes). Trailing newline
- * ignored. ML_EINVAL if too short; the message never contains the secret. */
+ * ignored. ML_EINVAL if too short, or all hex but of odd length or under 32 digits (a
+ * truncated hex key); the message never contains the secret. */
 ml_status ml_pseudonym_key_from_secret(ml_pseudonym_key **out, const char *secret);
 
 /* ^Key from a file holding the secret. ML_EPERM if the file is readable or writable by group
@@ -38,7 +39,8 @@ ml_status ml_pseudonym_key_random(ml_pseudonym_key **out);
 
 void ml_pseudonym_key_free(ml_pseudonym_key *k); /* wipes the key bytes; NULL: no-op */
 
-/* ^Writes the pseudonym of raw_id (len bytes) into dst (ML_PSEUDONYM_SIZE bytes). */
+/* ^Writes the pseudonym of raw_id (len bytes) into dst (ML_PSEUDONYM_SIZE bytes). Should
+ * OpenSSL fail (only on allocation failure) dst is "", which is never a pseudonym. */
 void ml_pseudonym_make(const ml_pseudonym_key *k, const char *raw_id, size_t len,
                        char dst[ML_PSEUDONYM_SIZE]);
 

@@ -28,8 +28,9 @@ typedef struct ml_synth_options {
 
 /* What ml_synth_write wrote (paths are inside out_dir). */
 typedef struct ml_synth_summary {
-    size_t n_samples, n_patients, n_otus, dim, n_positive;
-    size_t nnz;
+    size_t n_samples, n_patients, n_otus, dim;
+    size_t n_positive; /* samples labelled "allergy" */
+    size_t nnz;        /* non-zero cells of table.tsv */
 } ml_synth_summary;
 
 /* ^Writes into out_dir (created if missing): table.tsv (QIIME "#OTU ID" layout, OTUs x

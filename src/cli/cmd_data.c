@@ -94,7 +94,8 @@ static int print_text(const ml_inspect_report *r, const char *path) {
     char *text = NULL;
     int st = ml_inspect_report_text(r, &text);
     if (st != ML_OK) return cli_fail(st);
-    printf("table: %s\n%s", path, text);
+    size_t n = strlen(text);
+    printf("table: %s\n%s%s", path, text, n > 0 && text[n - 1] == '\n' ? "" : "\n");
     ml_free(text);
     return EXIT_OK;
 }

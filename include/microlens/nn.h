@@ -1,0 +1,173 @@
+/* nn.h - the set transformer (the upstream MicrobiomeTransformer sample-embedding model) with
+ * forward, backward and LoRA adapters. It does not read files, schedule learning rates or own
+ * an optimizer: a loader fills tensors by name, a trainer steps on the gradients it exposes. */
+#ifndef MICROLENS_NN_H
+#define MICROLENS_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "microlens/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The model: parameters, gradients and activations in three blocks sized at construction. */
+typedef struct ml_settransformer ml_settransformer;
+
+/* LoRA targets, one bit each, in every encoder layer. q, k and v are the row slices
+ * [0, d), [d, 2d), [2d, 3d) of the packed self_attn.in_proj_weight (see the names below). */
+#define ML_LORA_Q (1u << 0)
+#define ML_LORA_K (1u << 1)
+#define ML_LORA_V (1u << 2)
+#define ML_LORA_OUT (1u << 3)     /* self_attn.out_proj */
+#define ML_LORA_LINEAR1 (1u << 4) /* feed-forward d_model -> d_ff */
+#define ML_LORA_LINEAR2 (1u << 5) /* feed-forward d_ff -> d_model */
+#define ML_LORA_ALL 0x3fu
+
+#define ML_SETTRANSFORMER_CONFIG_VERSION 1
+
+/* Sizes and options. The architecture is PyTorch's nn.TransformerEncoderLayer with
+ * batch_first=True, norm_first=False (post-LayerNorm), ReLU, LayerNorm eps 1e-5, no positional
+ * encoding, dropout 0 (training-time dropout is not implemented: results equal PyTorch's with
+ * dropout=0.0 or in eval mode). */
+typedef struct ml_settransformer_config {
+    int version;           /* ML_SETTRANSFORMER_CONFIG_VERSION */
+    size_t d_in;           /* OTU vector length. Default 384 (upstream ProkBERT vectors) */
+    size_t d_model;        /* Default 100 (upstream large; small is 20) */
+    size_t n_layers;       /* Default 5 (small: 3) */
+    size_t n_heads;        /* Must divide d_model. Default 5 */
+    size_t d_ff;           /* Feed-forward width. Default 400 (small: 80) */
+    size_t n_classes;      /* Classifier head on the embedding: 0 none (default), 1 one logit
+                            * with BCE, >= 2 logits with softmax cross-entropy */
+    size_t max_tokens;     /* Most OTU rows in one batch, all sets together. Default 4096 */
+    size_t max_set_tokens; /* Most OTU rows in one set (<= max_tokens). Default 1024 */
+    size_t max_sets;       /* Most sets in one batch. Default 256 */
+    int has_grad;          /* 1: keep every layer's activations and allocate gradients so that
+                            * forward_backward works; 0 (default): inference only, one layer's
+                            * activations reused */
+    size_t lora_rank;      /* r of the LoRA adapters; 0 (default): no LoRA. With LoRA the base
+                            * weights are frozen (no gradient), except classifier.* which stays
+                            * trainable as PEFT's modules_to_save does for classification heads */
+    float lora_alpha;      /* Adapter scale is lora_alpha / lora_rank. Default 8 */
+    unsigned lora_targets; /* ML_LORA_* bits. Default ML_LORA_Q | ML_LORA_V (the LoRA paper's) */
+    float lora_dropout;    /* Only 0 is supported (ML_EUNSUPPORTED otherwise). Default 0 */
+} ml_settransformer_config;
+
+#define ML_SETTRANSFORMER_CONFIG_INIT                                                        \
+    {ML_SETTRANSFORMER_CONFIG_VERSION, 384, 100, 5, 5, 400, 0, 4096, 1024, 256, 0, 0, 8.0f,     \
+     ML_LORA_Q | ML_LORA_V, 0.0f}
+
+/* A ragged batch: the sets' OTU vectors back to back, no padding. Set s owns rows
+ * [offsets[s], offsets[s+1]). All pointers are borrowed for the call. */
+typedef struct ml_set_batch {
+    size_t n_sets;          /* 1 .. max_sets */
+    const size_t *offsets;  /* (n_sets + 1), offsets[0] = 0, strictly increasing (no empty set) */
+    const float *x;         /* (offsets[n_sets], d_in), row-major */
+} ml_set_batch;
+
+/* What forward_backward differentiates. The loss is the sum of the terms whose pointer is
+ * non-NULL; at least one must be. Pointers are borrowed for the call. */
+typedef struct ml_settransformer_targets {
+    const int *labels;          /* (n_sets): class index in [0, n_classes) for n_classes >= 2
+                                 * (mean cross-entropy), 0 or 1 for n_classes == 1 (mean BCE) */
+    const float *token_targets; /* (T): per-OTU BCE targets for output_projection's logits
+                                 * (mean over all T tokens), as upstream's per-token head */
+    const float *d_embeddings;  /* (n_sets, d_model): the gradient of an outside loss with respect
+                                 * to the embeddings, back-propagated as is (adds 0 to the loss) */
+} ml_settransformer_targets;
+
+/* One parameter tensor, borrowed from the model. */
+typedef struct ml_nn_tensor {
+    const char *name; /* PyTorch state-dict name, see ml_settransformer_param */
+    size_t n_dims;    /* 1 or 2 */
+    size_t shape[2];  /* PyTorch's shape: weights (out, in) row-major, biases (out) */
+    size_t numel;
+    float *data;
+    float *grad;      /* same shape; NULL when frozen or when the model has no gradients */
+} ml_nn_tensor;
+
+/* ^Bytes this config needs for parameters, gradients and activations together, or 0 when the
+ * config is invalid (the last error says why, as ml_settransformer_new would) or the size
+ * overflows. */
+size_t ml_settransformer_workspace_size(const ml_settransformer_config *cfg);
+
+/* ^Allocates a model (all memory it will ever use) with parameters zero; call
+ * ml_settransformer_init or fill the tensors by name. ^ML_EINVAL naming the field when a size
+ * is 0 where it may not be, n_heads does not divide d_model, max_set_tokens > max_tokens or a
+ * size is absurd (over 2^24, or products overflow); ML_EUNSUPPORTED for lora_dropout != 0;
+ * ML_ENOMEM. *out untouched on failure. The caller frees with ml_settransformer_free. */
+ml_status ml_settransformer_new(ml_settransformer **out, const ml_settransformer_config *cfg);
+/* ^NULL: no-op. */
+void ml_settransformer_free(ml_settransformer *m);
+/* ^Borrowed from m. */
+const ml_settransformer_config *ml_settransformer_get_config(const ml_settransformer *m);
+
+/* ^Deterministic initialisation from seed, as PyTorch initialises the module: nn.Linear weights
+ * and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)); in_proj_weight xavier_uniform, in_proj_bias and
+ * out_proj.bias zero; LayerNorm weight 1, bias 0; every encoder layer a copy of the first (as
+ * nn.TransformerEncoder deep-copies its layer). LoRA A as PEFT (kaiming_uniform_, a = sqrt(5):
+ * U(-1/sqrt(in), 1/sqrt(in))), B zero, drawn from a separate stream so that adding adapters
+ * does not change the base weights. Un-merges nothing: call on an unmerged model. */
+void ml_settransformer_init(ml_settransformer *m, uint64_t seed);
+
+/* Tensor names, in PyTorch's state-dict order:
+ *   input_projection_type1.weight (d_model, d_in), input_projection_type1.bias (d_model)
+ *   transformer.layers.{i}.self_attn.in_proj_weight (3 d_model, d_model), .in_proj_bias
+ *   transformer.layers.{i}.self_attn.out_proj.weight (d_model, d_model), .bias
+ *   transformer.layers.{i}.linear1.weight (d_ff, d_model), .bias;  linear2.weight (d_model, d_ff)
+ *   transformer.layers.{i}.norm1.weight (d_model), .bias;  norm2.weight, norm2.bias
+ *   output_projection.weight (1, d_model), output_projection.bias (1)
+ *   classifier.weight (n_classes, d_model), classifier.bias   -- only when n_classes > 0
+ * then, with LoRA, per layer and target, in PEFT's layout:
+ *   base_model.model.transformer.layers.{i}.self_attn.out_proj.lora_A.weight (r, d_model)
+ *   base_model.model.transformer.layers.{i}.self_attn.out_proj.lora_B.weight (d_model, r)
+ *   ...linear1.lora_A.weight (r, d_model), ...linear1.lora_B.weight (d_ff, r), linear2 alike.
+ * PEFT cannot target the q/k/v slices of nn.MultiheadAttention's packed in_proj_weight, so their
+ * adapters are named ...self_attn.q_proj.lora_A.weight / q_proj.lora_B.weight (and k_proj,
+ * v_proj): q_proj's B·A adds to rows [0, d) of in_proj_weight, k_proj's to [d, 2d), v_proj's
+ * to [2d, 3d). */
+
+/* ^Number of tensors (base, then LoRA). */
+size_t ml_settransformer_n_tensors(const ml_settransformer *m);
+/* ^Tensor i in the order above. ML_EINVAL if i is out of range; *out untouched then. */
+ml_status ml_settransformer_tensor(ml_settransformer *m, size_t i, ml_nn_tensor *out);
+/* ^Parameter data by name: *data points into the model ((*n) floats, row-major, PyTorch's
+ * shape). ML_ENOTFOUND naming the tensor when there is none; outputs untouched then. */
+ml_status ml_settransformer_param(ml_settransformer *m, const char *name, float **data,
+                                  size_t *n);
+
+/* ^Forward pass for inference: fills the embeddings (mean over each set of the final hidden
+ * states), output_projection's per-token logits and, with a classifier, its logits.
+ * ^ML_EINVAL naming the problem when the batch is empty, too large for the config, has an
+ * empty set, a set over max_set_tokens or offsets[0] != 0; nothing is computed then. */
+ml_status ml_settransformer_forward(ml_settransformer *m, const ml_set_batch *batch);
+/* ^Results of the last forward (or forward_backward), borrowed until the next one:
+ * embeddings (n_sets, d_model); token logits (T); class logits (n_sets, n_classes), NULL
+ * without a classifier. */
+const float *ml_settransformer_embeddings(const ml_settransformer *m);
+const float *ml_settransformer_token_logits(const ml_settransformer *m);
+const float *ml_settransformer_class_logits(const ml_settransformer *m);
+
+/* ^Forward, loss and backward: accumulates (+=) d loss / d parameter into every trainable
+ * tensor's grad and sets *loss. ^ML_EINVAL when the model has no gradients (has_grad = 0),
+ * LoRA is merged, targets has no term, labels are given without a classifier or a label is out
+ * of range (its index is named), and for the batch errors of forward. Gradients and *loss are
+ * untouched on failure. */
+ml_status ml_settransformer_forward_backward(ml_settransformer *m, const ml_set_batch *batch,
+                                             const ml_settransformer_targets *targets,
+                                             double *loss);
+/* ^Sets every gradient to zero (no-op without gradients). */
+void ml_settransformer_zero_grad(ml_settransformer *m);
+
+/* ^Folds scale·B·A into each targeted base weight so that forward runs at base cost, and back.
+ * ML_EINVAL without LoRA, or when already merged (merge) or not merged (unmerge). Unmerge
+ * restores the weights up to float rounding (about 1e-7 relative), not bit for bit. */
+ml_status ml_settransformer_lora_merge(ml_settransformer *m);
+ml_status ml_settransformer_lora_unmerge(ml_settransformer *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

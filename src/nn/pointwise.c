@@ -1,0 +1,42 @@
+/* pointwise.c - ReLU and residual add, forward and backward; loops simple enough that the
+ * compiler vectorises them, so the fast versions are the references' float twins. */
+#include "nn/pointwise.h"
+
+void ml__relu_forward(float *out, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
+void ml__relu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+void ml__residual_forward(float *out, const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void ml__residual_backward(float *da, float *db, const float *dout, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        da[i] += dout[i];
+        db[i] += dout[i];
+    }
+}
+
+void ml__relu_forward_ref(double *out, const double *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = inp[i] > 0.0 ? inp[i] : 0.0;
+}
+
+void ml__relu_backward_ref(double *dinp, const double *dout, const double *inp, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (inp[i] > 0.0) dinp[i] += dout[i];
+}
+
+void ml__residual_forward_ref(double *out, const double *a, const double *b, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void ml__residual_backward_ref(double *da, double *db, const double *dout, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        da[i] += dout[i];
+        db[i] += dout[i];
+    }
+}
