@@ -60,7 +60,8 @@ int main(int argc, char **argv) {
             printf("Usage: microlens %s <subcommand>\n\nSubcommands:\n", c->word1);
             for (size_t k = 0; k < sizeof commands / sizeof *commands; k++)
                 if (strcmp(commands[k].word1, c->word1) == 0)
-                    printf("  %-10s %s\n", commands[k].word2, commands[k].summary);
+                    printf("  %-10s %s\n", commands[k].word2 ? commands[k].word2 : "",
+                           commands[k].summary);
             return EXIT_OK;
         }
         return cli_usage_error("unknown subcommand \"%s %s\"", argv[1],

@@ -145,7 +145,7 @@ static bool as_index(const json_t *v, double *out) {
 }
 
 static ml_status get_shape(jctx *c) {
-    json_t *shape;
+    json_t *shape = NULL;
     ML_TRY(get_field(c, c->root, "", "shape", &shape));
     ML_TRY(expect_type(c, shape, "shape", JSON_ARRAY, false));
     if (json_array_size(shape) != 2)
@@ -212,7 +212,7 @@ static ml_status entry_id(const jctx *c, const json_t *e, const char *what, size
     char path[PATH_MAX_LEN];
     snprintf(path, sizeof path, "%s[%zu]", what, i);
     ML_TRY(expect_type(c, e, path, JSON_OBJECT, false));
-    json_t *v;
+    json_t *v = NULL;
     ML_TRY(get_field(c, e, path, "id", &v));
     snprintf(path, sizeof path, "%s[%zu].id", what, i);
     ML_TRY(expect_type(c, v, path, JSON_STRING, false));
@@ -231,9 +231,9 @@ static ml_status entry_id(const jctx *c, const json_t *e, const char *what, size
 
 static ml_status read_rows(jctx *c, const json_t *rows) {
     for (size_t i = 0; i < json_array_size(rows); i++) {
-        const char *id;
-        size_t id_len, idx, dup_of;
-        json_t *meta;
+        const char *id = NULL;
+        size_t id_len = 0, idx = 0, dup_of = SIZE_MAX;
+        json_t *meta = NULL;
         ML_TRY(entry_id(c, json_array_get(rows, i), "rows", i, &id, &id_len, &meta));
         char *tax;
         ML_TRY(taxonomy_of(c, meta, i, &tax));
@@ -252,9 +252,9 @@ static ml_status read_rows(jctx *c, const json_t *rows) {
 
 static ml_status read_columns(jctx *c, const json_t *cols) {
     for (size_t i = 0; i < json_array_size(cols); i++) {
-        const char *id;
-        size_t id_len, idx, dup_of;
-        json_t *meta;
+        const char *id = NULL;
+        size_t id_len = 0, idx = 0, dup_of = SIZE_MAX;
+        json_t *meta = NULL;
         ML_TRY(entry_id(c, json_array_get(cols, i), "columns", i, &id, &id_len, &meta));
         ML_TRY(ml__tb_add_sample(c->tb, id, id_len, &idx, &dup_of));
         if (dup_of != SIZE_MAX)

@@ -261,7 +261,7 @@ ml_status ml_pseudonym_key_load_or_create(ml_pseudonym_key **out, const char *pa
         if (st == ML_OK && created) *created = false;
         return st;
     }
-    bool lost_race;
+    bool lost_race = false;
     ml_pseudonym_key *k = NULL;
     ML_TRY(create_key_file(&k, path, &lost_race));
     if (lost_race) {

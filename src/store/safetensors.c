@@ -221,7 +221,7 @@ static ml_status check_tensors(entry *e, const ml_tensor_view *tensors, size_t n
         size_t first;
         st = ml__strmap_put(&seen, tensors[i].name, strlen(tensors[i].name), i, &first);
         if (st == ML_OK && first != SIZE_MAX) {
-            char what[64];
+            char what[96];
             snprintf(what, sizeof what, "name repeats tensor %zu (expected unique names)", first);
             st = tensor_fail(i, tensors[i].name, what);
         }
