@@ -9,7 +9,7 @@ ASAN := build/asan
 FUZZDIR := build/fuzz
 MICROLENS := $(RELEASE)/microlens
 
-.PHONY: all build demo test fuzz clean deps
+.PHONY: all build demo test fuzz bench clean deps
 
 all: build
 
@@ -57,6 +57,12 @@ test:
 fuzz:
 	@scripts/install-deps.sh test
 	@scripts/fuzz.sh $(FUZZDIR) $(FUZZ_SECONDS)
+
+# Benchmarks: each bench/*.sh prints ratios against its peer measured in the same run.
+bench:
+	@scripts/install-deps.sh test
+	@$(MAKE) --no-print-directory build
+	@for b in bench/*.sh; do [ -e "$$b" ] || continue; echo "== $$b"; bash "$$b" || exit 1; done
 
 clean:
 	rm -rf build

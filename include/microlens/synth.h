@@ -23,8 +23,12 @@ typedef struct ml_synth_options {
     size_t n_signal_otus; /* OTUs whose abundance depends on the label; default 8 */
     double signal_log_fold; /* log fold change of signal OTUs in positives; default 1.5 */
     uint64_t seed;        /* default 42 */
+    /* Called after each patient's samples are drawn with (patients done, total); NULL: none.
+     * Lets a front end draw a progress bar; must not call back into the library. */
+    void (*progress)(void *ctx, size_t done, size_t total);
+    void *progress_ctx;
 } ml_synth_options;
-#define ML_SYNTH_OPTIONS_INIT {ML_SYNTH_OPTIONS_VERSION, 240, 60, 500, 384, 8, 1.5, 42}
+#define ML_SYNTH_OPTIONS_INIT {ML_SYNTH_OPTIONS_VERSION, 240, 60, 500, 384, 8, 1.5, 42, NULL, NULL}
 
 /* What ml_synth_write wrote (paths are inside out_dir). */
 typedef struct ml_synth_summary {

@@ -4,6 +4,7 @@
 
 #include "commands.h"
 #include "flags.h"
+#include "progress.h"
 #include "microlens/synth.h"
 
 static const char *const synth_examples[] = {
@@ -40,7 +41,12 @@ int cmd_synth(int argc, char **argv) {
     if (rc != EXIT_OK) return rc < 0 ? EXIT_OK : rc;
     if (!out) return cli_usage_error("synth needs --out DIR");
     ml_synth_summary s;
+    cli_progress bar;
+    cli_progress_start(&bar, "synth", quiet);
+    o.progress = cli_progress_callback;
+    o.progress_ctx = &bar;
     int st = ml_synth_write(out, &o, &s);
+    cli_progress_finish(&bar);
     if (st != ML_OK) return cli_fail(st);
     if (json) {
         json_t *doc = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "out", out, "n_samples",

@@ -281,6 +281,7 @@ static ml_status make_counts(cohort *c) {
             size_t n_present = patient_profile(c, p, &rp, &s);
             for (size_t i = c->first_sample[p]; i < c->first_sample[p + 1]; i++)
                 sample_counts(c, i, n_present, &rs, &s);
+            if (o->progress) o->progress(o->progress_ctx, p + 1, o->n_patients);
         }
     }
     scratch_free(&s);
