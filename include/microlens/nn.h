@@ -167,6 +167,41 @@ void ml_settransformer_zero_grad(ml_settransformer *m);
 ml_status ml_settransformer_lora_merge(ml_settransformer *m);
 ml_status ml_settransformer_lora_unmerge(ml_settransformer *m);
 
+/* ---- Loading weights -------------------------------------------------------------------- */
+
+#define ML_SETTRANSFORMER_LOAD_OPTIONS_VERSION 1
+
+/* How ml_settransformer_load sizes the model it builds (inference only: has_grad = 0). */
+typedef struct ml_settransformer_load_options {
+    int version;           /* ML_SETTRANSFORMER_LOAD_OPTIONS_VERSION */
+    size_t n_heads;        /* Head count; 0 (default): the file's __metadata__ "nhead". When both
+                            * are given they must agree. Example: 5 */
+    size_t max_tokens;     /* Most OTU rows in one forward, all sets together. Default 8192 */
+    size_t max_set_tokens; /* Most OTU rows in one set (<= max_tokens). Default 1024 */
+    size_t max_sets;       /* Most sets in one forward. Default 64 */
+} ml_settransformer_load_options;
+
+#define ML_SETTRANSFORMER_LOAD_OPTIONS_INIT                                                   \
+    {ML_SETTRANSFORMER_LOAD_OPTIONS_VERSION, 0, 8192, 1024, 64}
+
+/* ^Builds an inference model from a safetensors file holding the upstream PyTorch state dict
+ * (names as listed above; tools/convert-upstream-checkpoint makes one from a .pt checkpoint).
+ * Sizes come from the shapes: d_model and d_in from input_projection_type1.weight, n_layers
+ * from the transformer.layers.{i} indices, d_ff from layer 0's linear1.weight, n_classes from
+ * classifier.weight when present. Every expected tensor must be present with its exact shape
+ * and a float dtype (F32, F16, BF16, F64; converted to float) and finite values; any other
+ * tensor is an error (PyTorch's load_state_dict(strict=False) would silently ignore it).
+ * output_projection.* may be absent together (it does not affect embeddings): it is then
+ * zero. LoRA adapters are not read: merge them into the base weights before exporting.
+ * ^ML_EFORMAT naming the file and tensor for a missing, unexpected, misshapen, non-float or
+ * non-finite tensor, a bad "nhead" value, or n_heads from the file not dividing d_model;
+ * ML_EINVAL when no head count is known (neither option nor "nhead"), the option disagrees
+ * with the file, the option does not divide d_model, or the sizing options are invalid;
+ * the safetensors reader's errors (a pickled checkpoint is ML_EFORMAT naming the converter),
+ * ML_ENOMEM. *out untouched on failure; the caller frees with ml_settransformer_free. */
+ml_status ml_settransformer_load(ml_settransformer **out, const char *path,
+                                 const ml_settransformer_load_options *o);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,5 +4,6 @@
 
 int cmd_data_inspect(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
 
 #endif

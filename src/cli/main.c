@@ -17,6 +17,7 @@ static const command_entry commands[] = {
     {"data", "inspect", cmd_data_inspect,
      "read a table (+ labels) and report size, depth, balance, duplicates, outliers"},
     {"synth", NULL, cmd_synth, "write a synthetic cohort (counts, labels, OTU vectors)"},
+    {"embed", NULL, cmd_embed, "embed samples with the set transformer (weights + OTU vectors)"},
 };
 
 static void print_usage(FILE *out) {
