@@ -2,7 +2,7 @@
 # install-deps.sh - installs the Debian 12 packages a make target needs, only those missing.
 # Usage: scripts/install-deps.sh build|demo|test
 set -euo pipefail
-build=(cmake make gcc pkg-config libhdf5-dev libjansson-dev libssl-dev libopenblas-dev liblapacke-dev)
+build=(cmake make gcc pkg-config libhdf5-dev libjansson-dev libssl-dev libopenblas-dev liblapacke-dev libsqlite3-dev)
 demo=("${build[@]}" unzip apt dpkg)
 test=("${build[@]}" clang libclang-rt-14-dev python3-numpy python3-h5py python3-biom-format
       python3-torch python3-sklearn openssl curl)

@@ -1,6 +1,7 @@
 /* nn.h - the set transformer (the upstream MicrobiomeTransformer sample-embedding model) with
- * forward, backward and LoRA adapters. It does not read files, schedule learning rates or own
- * an optimizer: a loader fills tensors by name, a trainer steps on the gradients it exposes. */
+ * forward, backward and LoRA adapters, and a float MLP classifier. It does not read files,
+ * schedule learning rates or own an optimizer: a loader fills tensors by name, a trainer
+ * (microlens/optim.h) steps on the gradients it exposes. */
 #ifndef MICROLENS_NN_H
 #define MICROLENS_NN_H
 
@@ -30,7 +31,7 @@ typedef struct ml_settransformer ml_settransformer;
 
 /* Sizes and options. The architecture is PyTorch's nn.TransformerEncoderLayer with
  * batch_first=True, norm_first=False (post-LayerNorm), ReLU, LayerNorm eps 1e-5, no positional
- * encoding, dropout 0 (training-time dropout is not implemented: results equal PyTorch's with
+ * encoding, dropout 0 in the encoder layers (their training-time dropout is not implemented: results equal PyTorch's with
  * dropout=0.0 or in eval mode). */
 typedef struct ml_settransformer_config {
     int version;           /* ML_SETTRANSFORMER_CONFIG_VERSION */
@@ -52,7 +53,10 @@ typedef struct ml_settransformer_config {
                             * trainable as PEFT's modules_to_save does for classification heads */
     float lora_alpha;      /* Adapter scale is lora_alpha / lora_rank. Default 8 */
     unsigned lora_targets; /* ML_LORA_* bits. Default ML_LORA_Q | ML_LORA_V (the LoRA paper's) */
-    float lora_dropout;    /* Only 0 is supported (ML_EUNSUPPORTED otherwise). Default 0 */
+    float lora_dropout;    /* p in [0, 1): dropout on each adapter's input as PEFT's LoRA
+                            * Linear (base(x) + scale B A dropout(x), kept values scaled by
+                            * 1/(1-p)), applied only by forward_backward in training mode;
+                            * see ml_settransformer_set_training. Default 0 */
 } ml_settransformer_config;
 
 #define ML_SETTRANSFORMER_CONFIG_INIT                                                        \
@@ -96,9 +100,16 @@ size_t ml_settransformer_workspace_size(const ml_settransformer_config *cfg);
 /* ^Allocates a model (all memory it will ever use) with parameters zero; call
  * ml_settransformer_init or fill the tensors by name. ^ML_EINVAL naming the field when a size
  * is 0 where it may not be, n_heads does not divide d_model, max_set_tokens > max_tokens or a
- * size is absurd (over 2^24, or products overflow); ML_EUNSUPPORTED for lora_dropout != 0;
- * ML_ENOMEM. *out untouched on failure. The caller frees with ml_settransformer_free. */
+ * size is absurd (over 2^24, or products overflow); lora_dropout outside [0, 1) is
+ * ML_EINVAL too; ML_ENOMEM. *out untouched on failure. The caller frees with ml_settransformer_free. */
 ml_status ml_settransformer_new(ml_settransformer **out, const ml_settransformer_config *cfg);
+/* ^A second inference model (has_grad = 0, otherwise m's config) that reads m's parameters in
+ * place and owns only its activations: threads can then run forward passes side by side, one
+ * model each, m included, sharing one copy of the weights. m must outlive it, and m's
+ * parameters and LoRA merge state must not change while it is in use (its tensors point into
+ * m's). Its forward gives bit for bit what m's would. ^ML_ENOMEM; *out untouched on failure;
+ * free with ml_settransformer_free, which leaves m's parameters alone. */
+ml_status ml_settransformer_new_shared(ml_settransformer **out, const ml_settransformer *m);
 /* ^NULL: no-op. */
 void ml_settransformer_free(ml_settransformer *m);
 /* ^Borrowed from m. */
@@ -109,8 +120,20 @@ const ml_settransformer_config *ml_settransformer_get_config(const ml_settransfo
  * out_proj.bias zero; LayerNorm weight 1, bias 0; every encoder layer a copy of the first (as
  * nn.TransformerEncoder deep-copies its layer). LoRA A as PEFT (kaiming_uniform_, a = sqrt(5):
  * U(-1/sqrt(in), 1/sqrt(in))), B zero, drawn from a separate stream so that adding adapters
- * does not change the base weights. Un-merges nothing: call on an unmerged model. */
+ * does not change the base weights. Seeds the LoRA dropout stream from seed as well (a third
+ * stream; ml_settransformer_new seeds it from 0). Un-merges nothing: call on an unmerged
+ * model. */
 void ml_settransformer_init(ml_settransformer *m, uint64_t seed);
+
+/* ^Training mode (nonzero, the default for a model with has_grad = 1) or evaluation mode (0),
+ * as PyTorch's module.train() / eval(): in training mode each forward_backward draws fresh
+ * LoRA dropout masks (when lora_dropout > 0) from the model's seeded stream and its backward
+ * uses the same masks; in evaluation mode, in ml_settransformer_forward, with merged adapters
+ * and in inference models dropout is the identity. Nothing else depends on the mode. */
+void ml_settransformer_set_training(ml_settransformer *m, int training);
+/* ^Restarts the dropout mask stream as ml_settransformer_init(m, seed) would, without touching
+ * the parameters: the same seed and batch shapes give the same masks. */
+void ml_settransformer_seed_dropout(ml_settransformer *m, uint64_t seed);
 
 /* Tensor names, in PyTorch's state-dict order:
  *   input_projection_type1.weight (d_model, d_in), input_projection_type1.bias (d_model)
@@ -162,6 +185,7 @@ ml_status ml_settransformer_forward_backward(ml_settransformer *m, const ml_set_
 void ml_settransformer_zero_grad(ml_settransformer *m);
 
 /* ^Folds scale·B·A into each targeted base weight so that forward runs at base cost, and back.
+ * As PEFT, merging ignores lora_dropout (a merged model computes what evaluation mode does).
  * ML_EINVAL without LoRA, or when already merged (merge) or not merged (unmerge). Unmerge
  * restores the weights up to float rounding (about 1e-7 relative), not bit for bit. */
 ml_status ml_settransformer_lora_merge(ml_settransformer *m);
@@ -201,6 +225,66 @@ typedef struct ml_settransformer_load_options {
  * ML_ENOMEM. *out untouched on failure; the caller frees with ml_settransformer_free. */
 ml_status ml_settransformer_load(ml_settransformer **out, const char *path,
                                  const ml_settransformer_load_options *o);
+
+/* ---- MLP classifier --------------------------------------------------------------------- */
+
+/* A float32 multilayer perceptron: Linear, ReLU, ..., Linear to n_classes logits, trained with
+ * mean softmax cross-entropy (PyTorch: a ModuleList `layers` of nn.Linear, F.relu between
+ * them, F.cross_entropy). Parameters, gradients and activations are sized at construction
+ * from max_batch; no call after ml_mlp_new allocates. */
+typedef struct ml_mlp ml_mlp;
+
+/* Most hidden layers. */
+#define ML_NN_MLP_MAX_HIDDEN 8
+#define ML_MLP_CONFIG_VERSION 1
+
+typedef struct ml_mlp_config {
+    int version;        /* ML_MLP_CONFIG_VERSION */
+    size_t d_in;        /* Input features, >= 1. Default 0 (must be set). Example 2000 */
+    size_t n_hidden;    /* Hidden layers, 0 .. ML_NN_MLP_MAX_HIDDEN. Default 2 */
+    size_t hidden[ML_NN_MLP_MAX_HIDDEN]; /* Widths, each >= 1. Default {256, 64} */
+    size_t n_classes;   /* Logits, >= 2. Default 2 */
+    size_t max_batch;   /* Most rows in one call, >= 1. Default 256 */
+    int has_grad;       /* 1 (default): gradients and kept activations; 0: inference only */
+} ml_mlp_config;
+
+#define ML_MLP_CONFIG_INIT {ML_MLP_CONFIG_VERSION, 0, 2, {256, 64}, 2, 256, 1}
+
+/* ^Allocates a model with parameters zero (call ml_mlp_init or fill the tensors by name).
+ * ^ML_EINVAL naming the field when a size is 0 where it may not be, n_hidden is over
+ * ML_NN_MLP_MAX_HIDDEN, n_classes < 2, a size is over 2^24 or the sizes overflow;
+ * ML_ENOMEM. *out untouched on failure; free with ml_mlp_free. */
+ml_status ml_mlp_new(ml_mlp **out, const ml_mlp_config *cfg);
+/* ^NULL: no-op. */
+void ml_mlp_free(ml_mlp *m);
+/* ^Borrowed from m. */
+const ml_mlp_config *ml_mlp_get_config(const ml_mlp *m);
+/* ^Deterministic initialisation from seed as nn.Linear's: weight and bias
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), layer by layer, weight before bias. */
+void ml_mlp_init(ml_mlp *m, uint64_t seed);
+
+/* Tensors, in PyTorch's state-dict order, i = 0 .. n_hidden:
+ *   layers.{i}.weight (out, in) row-major, layers.{i}.bias (out). */
+/* ^2 (n_hidden + 1). */
+size_t ml_mlp_n_tensors(const ml_mlp *m);
+/* ^Tensor i; grad is NULL without gradients. ML_EINVAL if i is out of range; *out untouched. */
+ml_status ml_mlp_tensor(ml_mlp *m, size_t i, ml_nn_tensor *out);
+/* ^Parameter data by name, as ml_settransformer_param. ML_ENOTFOUND naming it otherwise. */
+ml_status ml_mlp_param(ml_mlp *m, const char *name, float **data, size_t *n);
+
+/* ^Logits of n rows of x (n, d_in), kept until the next call (ml_mlp_logits). ML_EINVAL when
+ * n is 0 or over max_batch, or x is NULL; nothing is computed then. */
+ml_status ml_mlp_forward(ml_mlp *m, const float *x, size_t n);
+/* ^(n, n_classes) logits of the last forward or forward_backward, borrowed. */
+const float *ml_mlp_logits(const ml_mlp *m);
+/* ^Forward, mean cross-entropy against labels (n) in [0, n_classes), and backward: accumulates
+ * (+=) into every grad and sets *loss. ^ML_EINVAL without gradients (has_grad = 0), for a
+ * label out of range (its index named) and for forward's errors; gradients and *loss
+ * untouched then. */
+ml_status ml_mlp_forward_backward(ml_mlp *m, const float *x, size_t n, const int *labels,
+                                  double *loss);
+/* ^Sets every gradient to zero (no-op without gradients). */
+void ml_mlp_zero_grad(ml_mlp *m);
 
 #ifdef __cplusplus
 }

@@ -84,6 +84,31 @@ const char *ml_transform_output_feature_id(const ml_transform *tf, size_t k);
 ml_status ml_transform_apply(const ml_transform *tf, const ml_table *t, const size_t *rows,
                              size_t n_rows, double *dst);
 
+/* ^The fitted scaler: *mean and *scale (ml_transform_n_outputs values each), borrowed from tf,
+ * so that a fitted transform can be saved. ML_EINVAL when tf was fitted without scaling;
+ * out-params untouched then. */
+ml_status ml_transform_scaler(const ml_transform *tf, const double **mean, const double **scale);
+
+/* ^Rebuilds a fitted transform from saved parameters: outputs are feature_ids[0..n) in that
+ * order (all kept; opts' filters are not applied again), kind and pseudocounts from opts, and,
+ * when opts->scale, the scaler's mean and scale (n values each; scale > 0). The result acts on
+ * tables whose features are exactly feature_ids (ml_transform_apply) or on dense values
+ * (ml_transform_apply_dense). Strings and arrays are copied.
+ * ^ML_EINVAL for bad options, n == 0, a NULL or repeated ID, a missing, non-finite or
+ * non-positive scaler value; *out untouched on failure. */
+ml_status ml_transform_from_params(ml_transform **out, const ml_transform_options *opts,
+                                   const char *const *feature_ids, size_t n, const double *mean,
+                                   const double *scale);
+
+/* ^Transforms samples given as raw values of the outputs' features: x (n_rows, n_outputs)
+ * row-major, each value finite and >= 0, aligned with ml_transform_output_feature_id; totals
+ * (n_rows) each sample's sum over ALL its features (relab and log divide by it; NULL: the
+ * row sums of x). Writes (n_rows, n_outputs) to dst, which may be x. Lets a caller whose
+ * table has other features (a saved model on new data) map them by ID first.
+ * ^ML_EINVAL for a negative or non-finite value in x or totals; dst untouched then. */
+ml_status ml_transform_apply_dense(const ml_transform *tf, const double *x, const double *totals,
+                                   size_t n_rows, double *dst);
+
 void ml_transform_free(ml_transform *tf); /* NULL: no-op */
 
 /* ^Parses "none", "relab", "log" or "clr" (case-insensitive); ML_EINVAL otherwise. */

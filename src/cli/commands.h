@@ -5,5 +5,11 @@
 int cmd_data_inspect(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
+int cmd_tensors(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_manifest(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_evaluate(int argc, char **argv);
 
 #endif

@@ -18,6 +18,12 @@ static const command_entry commands[] = {
      "read a table (+ labels) and report size, depth, balance, duplicates, outliers"},
     {"synth", NULL, cmd_synth, "write a synthetic cohort (counts, labels, OTU vectors)"},
     {"embed", NULL, cmd_embed, "embed samples with the set transformer (weights + OTU vectors)"},
+    {"tensors", NULL, cmd_tensors, "list a safetensors file's tensors, shapes and statistics"},
+    {"keygen", NULL, cmd_keygen, "create an Ed25519 key pair for signing checkpoints"},
+    {"manifest", NULL, cmd_manifest, "write a checkpoint folder's MANIFEST (SHA-256 + size)"},
+    {"sign", NULL, cmd_sign, "sign a checkpoint's MANIFEST with an Ed25519 key (MANIFEST.sig)"},
+    {"verify", NULL, cmd_verify, "verify a checkpoint folder's MANIFEST hashes and signature"},
+    {"evaluate", NULL, cmd_evaluate, "cross-validate a classifier (leakage-safe, nested, grouped)"},
 };
 
 static void print_usage(FILE *out) {

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "util/error.h"
+#include "util/strmap.h"
 
 struct ml_transform {
     ml_transform_kind kind;
@@ -100,6 +101,8 @@ static ml_status check_rows(const ml_table *t, const size_t *rows, size_t n_rows
 
 static size_t row_at(const size_t *rows, size_t i) { return rows ? rows[i] : i; }
 
+static void finish_row(const ml_transform *tf, double *out, double total);
+
 /* One sample's kept values, transformed (without scaling), into out (n_out). */
 static void transform_row(const ml_transform *tf, const ml_table *t, size_t sample,
                           double *out) {
@@ -112,7 +115,12 @@ static void transform_row(const ml_transform *tf, const ml_table *t, size_t samp
         size_t k = tf->out_of[feat[e]];
         if (k != SIZE_MAX) out[k] = val[e];
     }
-    double total = ml_table_row_sum(t, sample), mean = 0.0;
+    finish_row(tf, out, ml_table_row_sum(t, sample));
+}
+
+/* The value transform of one sample's kept values in place; total is over all its features. */
+static void finish_row(const ml_transform *tf, double *out, double total) {
+    double mean = 0.0;
     switch (tf->kind) {
     case ML_TRANSFORM_NONE:
         break;
@@ -296,6 +304,109 @@ ml_status ml_transform_apply(const ml_transform *tf, const ml_table *t, const si
     for (size_t i = 0; i < n_rows; i++) {
         double *out = dst + i * m;
         transform_row(tf, t, row_at(rows, i), out);
+        if (tf->has_scale)
+            for (size_t k = 0; k < m; k++) out[k] = (out[k] - tf->mean[k]) / tf->scale[k];
+    }
+    return ML_OK;
+}
+
+ml_status ml_transform_scaler(const ml_transform *tf, const double **mean, const double **scale) {
+    if (!tf->has_scale)
+        return ML_FAIL(ML_EINVAL, "the transform was fitted without scaling (no scaler)");
+    *mean = tf->mean;
+    *scale = tf->scale;
+    return ML_OK;
+}
+
+static ml_status check_params(const ml_transform_options *o, const char *const *ids, size_t n,
+                              const double *mean, const double *scale) {
+    ML_TRY(check_options(o));
+    if (n == 0) return ML_FAIL(ML_EINVAL, "no features (expected at least one)");
+    for (size_t k = 0; k < n; k++)
+        if (!ids[k]) return ML_FAIL(ML_EINVAL, "feature_ids[%zu] is NULL", k);
+    if (!o->scale) return ML_OK;
+    if (!mean || !scale) return ML_FAIL(ML_EINVAL, "scale is set but mean or scale is NULL");
+    for (size_t k = 0; k < n; k++)
+        if (!isfinite(mean[k]) || !(scale[k] > 0.0) || !isfinite(scale[k]))
+            return ML_FAIL(ML_EINVAL, "scaler entry %zu: mean %g, scale %g (expected finite, "
+                           "scale > 0)", k, mean[k], scale[k]);
+    return ML_OK;
+}
+
+static ml_status check_unique(const char *const *ids, size_t n) {
+    ml__strmap seen = ML__STRMAP_INIT;
+    ml_status st = ML_OK;
+    for (size_t k = 0; k < n && st == ML_OK; k++) {
+        size_t first;
+        st = ml__strmap_put(&seen, ids[k], strlen(ids[k]), k, &first);
+        if (st == ML_OK && first != SIZE_MAX)
+            st = ML_FAIL(ML_EINVAL, "feature ID \"%.60s\" at %zu repeats the one at %zu "
+                         "(expected unique IDs)", ids[k], k, first);
+    }
+    ml__strmap_free(&seen);
+    return st;
+}
+
+ml_status ml_transform_from_params(ml_transform **out, const ml_transform_options *opts,
+                                   const char *const *feature_ids, size_t n, const double *mean,
+                                   const double *scale) {
+    ML_TRY(check_params(opts, feature_ids, n, mean, scale));
+    ML_TRY(check_unique(feature_ids, n));
+    ml_status st = ML_OK;
+    ml_transform *tf = calloc(1, sizeof *tf);
+    if (!tf) return ML_NOMEM();
+    *tf = (ml_transform){opts->kind, opts->log_pseudocount, opts->clr_pseudocount, opts->scale,
+                         n, n, NULL, NULL, NULL, NULL, NULL};
+    tf->kept = malloc(n * sizeof *tf->kept);
+    tf->out_of = malloc(n * sizeof *tf->out_of);
+    tf->kept_ids = calloc(n, sizeof *tf->kept_ids);
+    if (!tf->kept || !tf->out_of || !tf->kept_ids) {
+        st = ML_NOMEM();
+        goto done;
+    }
+    for (size_t k = 0; k < n; k++) {
+        size_t len = strlen(feature_ids[k]) + 1;
+        tf->kept[k] = tf->out_of[k] = k;
+        if (!(tf->kept_ids[k] = malloc(len))) {
+            st = ML_NOMEM();
+            goto done;
+        }
+        memcpy(tf->kept_ids[k], feature_ids[k], len);
+    }
+    if (opts->scale) {
+        tf->mean = malloc(n * sizeof *tf->mean);
+        tf->scale = malloc(n * sizeof *tf->scale);
+        if (!tf->mean || !tf->scale) {
+            st = ML_NOMEM();
+            goto done;
+        }
+        memcpy(tf->mean, mean, n * sizeof *mean);
+        memcpy(tf->scale, scale, n * sizeof *scale);
+    }
+    *out = tf;
+    tf = NULL;
+done:
+    ml_transform_free(tf);
+    return st;
+}
+
+ml_status ml_transform_apply_dense(const ml_transform *tf, const double *x, const double *totals,
+                                   size_t n_rows, double *dst) {
+    size_t m = tf->n_out;
+    for (size_t i = 0; i < n_rows; i++) {
+        if (totals && !(totals[i] >= 0.0 && isfinite(totals[i])))
+            return ML_FAIL(ML_EINVAL, "totals[%zu] is %g (expected finite and >= 0)", i,
+                           totals[i]);
+        for (size_t k = 0; k < m; k++)
+            if (!(x[i * m + k] >= 0.0 && isfinite(x[i * m + k])))
+                return ML_FAIL(ML_EINVAL, "x[%zu][%zu] is %g (expected finite and >= 0)", i, k,
+                               x[i * m + k]);
+    }
+    for (size_t i = 0; i < n_rows; i++) {
+        double *out = dst + i * m, total = 0.0;
+        memmove(out, x + i * m, m * sizeof *out);
+        for (size_t k = 0; k < m; k++) total += out[k];
+        finish_row(tf, out, totals ? totals[i] : total);
         if (tf->has_scale)
             for (size_t k = 0; k < m; k++) out[k] = (out[k] - tf->mean[k]) / tf->scale[k];
     }
