@@ -34,12 +34,17 @@ demo:
 	@$(MICROLENS) data inspect data/ecam/feature-table.biom --quiet \
 	    --labels data/ecam/sample-metadata.tsv --label-col delivery --group-col studyid \
 	    --json > out/demo/ecam-inspect.json
+	@echo "== microlens evaluate (ECAM delivery mode: CLR + logistic regression, 5-fold CV grouped by infant) =="
+	@$(MICROLENS) evaluate --features data/ecam/feature-table.biom --labels data/ecam/sample-metadata.tsv \
+	    --label-col delivery --group-col studyid --model logreg --transform clr --cv 5 \
+	    --folds-out out/demo/ecam-folds.csv --save-model out/demo/ecam-logreg | tee out/demo/ecam-evaluate.txt
 	@echo "== microlens synth + data inspect (synthetic cohort) =="
 	@$(MICROLENS) synth --out out/demo/synthetic --seed 42
 	@$(MICROLENS) data inspect out/demo/synthetic/table.tsv \
 	    --labels out/demo/synthetic/labels.csv --json --quiet > out/demo/synthetic-inspect.json
 	@echo
-	@echo "demo outputs: out/demo/ (ecam-inspect.txt, ecam-inspect.json, synthetic/, synthetic-inspect.json)"
+	@echo "demo outputs: out/demo/ (ecam-inspect.txt/.json, ecam-evaluate.txt, ecam-folds.csv,"
+	@echo "  ecam-logreg/ (model bundle), synthetic/, synthetic-inspect.json)"
 
 # Every test, under AddressSanitizer + UndefinedBehaviorSanitizer. The optimised build comes
 # first: -O2 sees warnings (maybe-uninitialized, format-truncation) that -O0 does not.
