@@ -26,13 +26,13 @@ peak=$("$T/sgemm")
 cpus=$(nproc)
 
 # microlens: best of 2 runs of samples/s over ml_embed (model and table loading excluded, as
-# the PyTorch side also excludes them).
+# the PyTorch side also excludes them) with THREADS worker threads.
 ml_rate() {
-    local n=$1 best=0 r
+    local n=$1 threads=$2 best=0 r
     for _ in 1 2; do
         "$ML" embed --weights "$T/model.safetensors" --table "$T/table_$n.tsv" \
             --otu-vectors "$T/vectors.safetensors" --out "$T/emb.tsv" --max-otus "$n" \
-            --ephemeral-ids --quiet --json >"$T/ml.json"
+            --threads "$threads" --ephemeral-ids --quiet --json >"$T/ml.json"
         r=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["samples_per_second"])' "$T/ml.json")
         best=$($PY -c "print(max($best, $r))")
     done
@@ -40,21 +40,26 @@ ml_rate() {
 }
 
 echo "bench/embed: large set transformer (d_in $D_IN, d_model $D, $L layers, 5 heads, ff $FF)"
-echo "machine: $cpus CPUs; OpenBLAS SGEMM 1024^3: $peak GFLOP/s; microlens uses OpenBLAS's default threads"
-printf '\n%6s %14s %12s %12s %10s %14s %10s\n' "N" "microlens s/s" "torch 1T" "torch 2T" "ratio" "ml GFLOP/s" "of SGEMM"
+echo "machine: $cpus CPUs; OpenBLAS SGEMM 1024^3 (default threads): $peak GFLOP/s"
+echo "samples/s; microlens --threads T runs T workers with one-thread OpenBLAS; ratio = best"
+echo "microlens / best torch; GFLOP/s of the best microlens against the SGEMM rate"
+printf '\n%6s %10s %10s %10s %10s %8s %11s %9s\n' "N" "ml 1T" "ml 2T" "torch 1T" "torch 2T" "ratio" "ml GFLOP/s" "of SGEMM"
 for i in "${!NS[@]}"; do
     n=${NS[$i]}
-    ml=$(ml_rate "$n")
+    m1=$(ml_rate "$n" 1)
+    m2=$(ml_rate "$n" 2)
     t1=$($PY bench/embed_torch.py time "$T" "$n" "$TORCH_SECONDS" 1)
     t2=$($PY bench/embed_torch.py time "$T" "$n" "$TORCH_SECONDS" 2)
-    $PY - "$n" "$ml" "$t1" "$t2" "$peak" "$D_IN" "$D" "$L" "$FF" <<'PY'
+    $PY - "$n" "$m1" "$m2" "$t1" "$t2" "$peak" "$D_IN" "$D" "$L" "$FF" <<'PY'
 import sys
-n, ml, t1, t2, peak = int(sys.argv[1]), *map(float, sys.argv[2:6])
-d_in, d, layers, ff = map(int, sys.argv[6:10])
+n, m1, m2, t1, t2, peak = int(sys.argv[1]), *map(float, sys.argv[2:7])
+d_in, d, layers, ff = map(int, sys.argv[7:11])
+ml = max(m1, m2)
 # multiply-adds x 2: input projection; per layer q/k/v/out projections, feed-forward, and the
 # attention products Q K^T and P V (softmax, LayerNorm and pooling are not counted)
 flops = 2 * n * d_in * d + layers * (2 * n * (4 * d * d + 2 * d * ff) + 4 * n * n * d)
 g = flops * ml / 1e9
-print(f"{n:6d} {ml:14.1f} {t1:12.1f} {t2:12.1f} {ml / max(t1, t2):9.2f}x {g:14.1f} {100 * g / peak:9.0f}%")
+print(f"{n:6d} {m1:10.1f} {m2:10.1f} {t1:10.1f} {t2:10.1f} {ml / max(t1, t2):7.2f}x {g:11.1f} "
+      f"{100 * g / peak:8.0f}%")
 PY
 done

@@ -25,11 +25,17 @@ typedef struct ml_embed_options {
                       * model's max_set_tokens. Default 1024 */
     size_t batch;    /* Most samples per forward pass (also bounded by the model's max_sets
                       * and max_tokens). Default 64 */
-    void (*progress)(void *ctx, size_t done, size_t total); /* samples done; NULL: none */
+    void (*progress)(void *ctx, size_t done, size_t total); /* samples done; NULL: none. With
+                      * threads > 1 it is called from the worker threads, one call at a time */
     void *progress_ctx;
+    size_t threads;  /* Worker threads, each with its own activations (ml_settransformer_new_
+                      * shared) running whole batches; the calling thread is one of them. The
+                      * output does not depend on it. Each worker calls OpenBLAS: set OpenBLAS
+                      * to one thread (openblas_set_num_threads(1)) to avoid oversubscription.
+                      * 0 or 1: the calling thread only. Default 1 */
 } ml_embed_options;
 
-#define ML_EMBED_OPTIONS_INIT {ML_EMBED_OPTIONS_VERSION, 1024, 64, NULL, NULL}
+#define ML_EMBED_OPTIONS_INIT {ML_EMBED_OPTIONS_VERSION, 1024, 64, NULL, NULL, 1}
 
 /* The embeddings of one table: a row per sample that had at least one OTU with a vector. */
 typedef struct ml_embeddings ml_embeddings;
@@ -51,6 +57,9 @@ typedef struct ml_embed_summary {
  * embedding is the model's mean over the set of the final hidden states. Samples whose set is
  * empty get no embedding and are counted in the summary. The model's d_in must equal
  * ml_otuvec_dim(v).
+ * m's activations are used (and overwritten); with threads > 1 the other workers share m's
+ * weights through ml_settransformer_new_shared. Embeddings are bit for bit the same for any
+ * batch and threads.
  * ^ML_EFORMAT when the vector length differs from the model's d_in; ML_EINVAL for bad options
  * (version, max_otus or batch 0, max_otus over the model's max_set_tokens); ML_ENOMEM.
  * *out untouched on failure; free with ml_embeddings_free. */

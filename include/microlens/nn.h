@@ -31,8 +31,8 @@ typedef struct ml_settransformer ml_settransformer;
 
 /* Sizes and options. The architecture is PyTorch's nn.TransformerEncoderLayer with
  * batch_first=True, norm_first=False (post-LayerNorm), ReLU, LayerNorm eps 1e-5, no positional
- * encoding, dropout 0 in the encoder layers (their training-time dropout is not implemented: results equal PyTorch's with
- * dropout=0.0 or in eval mode). */
+ * encoding, no dropout in the encoder layers (their training-time dropout is not implemented:
+ * results equal PyTorch's with dropout=0.0 or in eval mode); LoRA adapters may have dropout. */
 typedef struct ml_settransformer_config {
     int version;           /* ML_SETTRANSFORMER_CONFIG_VERSION */
     size_t d_in;           /* OTU vector length. Default 384 (upstream ProkBERT vectors) */

@@ -30,6 +30,13 @@ typedef struct ml_otuvec ml_otuvec;
  * ml_otuvec_free. libhdf5's own error printing is silenced during the call. */
 ml_status ml_otuvec_read(ml_otuvec **out, const char *path);
 
+/* ^As ml_otuvec_read for len bytes at buf (borrowed for the call; nothing is kept), with
+ * name (NULL: "<buffer>") for the file in messages. HDF5 is read from the image in memory
+ * after a check of its superblock: an image cut short is ML_EFORMAT "NAME: truncated or
+ * corrupt HDF5 (...)". ML_EINVAL if buf is NULL and len is not 0. *out untouched on
+ * failure. */
+ml_status ml_otuvec_parse(ml_otuvec **out, const void *buf, size_t len, const char *name);
+
 void ml_otuvec_free(ml_otuvec *v); /* NULL: no-op */
 
 size_t ml_otuvec_count(const ml_otuvec *v); /* ^number of OTUs */

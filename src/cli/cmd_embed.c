@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "flags.h"
@@ -15,7 +16,9 @@
 /* Most OTU rows in one forward pass: about 80 MB of activations for the large model
  * (d_model 100, d_ff 400), and GEMMs tall enough for OpenBLAS to run at full speed. */
 #define EMBED_MAX_TOKENS 16384
-#define MAX_THREADS 1024
+#define MAX_THREADS 256
+/* Default worker count: one per CPU, but each worker holds its own activations (see above). */
+#define DEFAULT_MAX_THREADS 8
 
 typedef struct embed_flags {
     const char *weights, *table, *vectors, *out, *format, *rank;
@@ -48,7 +51,8 @@ static const cli_command embed_cmd = {
     "output: their count and the number of OTUs without a vector are reported on stderr (even\n"
     "with --quiet) and in --json.\n"
     "Output: TSV with the header sample, e0 .. e{d-1}; one row per embedded sample in input\n"
-    "order, its pseudonym then d_model values (%.9g); written atomically.",
+    "order, its pseudonym then d_model values (%.9g); written atomically. The values are bit\n"
+    "for bit the same whatever --threads and --batch.",
     embed_examples, 0};
 
 static int parse_format(const char *s, ml_table_format *out) {
@@ -124,6 +128,14 @@ static void report(const embed_flags *f, const ml_embed_summary *s, double secon
                s->n_truncated, f->max_otus, f->max_otus);
 }
 
+/* --threads, or one per online CPU up to DEFAULT_MAX_THREADS. */
+static size_t worker_count(const embed_flags *f) {
+    if (f->threads > 0) return f->threads;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 1) return 1;
+    return cpus > DEFAULT_MAX_THREADS ? DEFAULT_MAX_THREADS : (size_t)cpus;
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -134,7 +146,9 @@ static int run_embed(const embed_flags *f) {
     int rc, st = ML_OK;
     ml_table_read_options ro = ML_TABLE_READ_OPTIONS_INIT;
     if ((rc = check_flags(f, &ro)) != EXIT_OK) return rc;
-    if (f->threads > 0) openblas_set_num_threads((int)f->threads);
+    /* parallel over samples, not inside GEMMs: the workers' small GEMMs gain little from
+     * OpenBLAS threads, and T workers x T BLAS threads would oversubscribe the cores */
+    openblas_set_num_threads(1);
     ml_pseudonym_key *key = NULL;
     ml_settransformer *model = NULL;
     ml_otuvec *vectors = NULL;
@@ -158,6 +172,7 @@ static int run_embed(const embed_flags *f) {
     eo.batch = f->batch;
     eo.progress = cli_progress_callback;
     eo.progress_ctx = &progress;
+    eo.threads = worker_count(f);
     double t0 = now_s();
     st = ml_embed(&emb, model, table, vectors, &eo);
     double seconds = now_s() - t0;
@@ -196,8 +211,9 @@ int cmd_embed(int argc, char **argv) {
         {"--max-otus", "N", CLI_SIZE, &f.max_otus,
          "most OTUs per sample (the most abundant are kept)", "1024"},
         {"--batch", "B", CLI_SIZE, &f.batch, "samples per forward pass", "64"},
-        {"--threads", "T", CLI_SIZE, &f.threads, "OpenBLAS threads",
-         "OpenBLAS's own (OPENBLAS_NUM_THREADS, else all cores)"},
+        {"--threads", "T", CLI_SIZE, &f.threads,
+         "worker threads, each embedding its own batches (output does not depend on it)",
+         "one per CPU, at most 8"},
         {"--heads", "H", CLI_SIZE, &f.heads, "attention heads, if the file has no nhead",
          "the file's __metadata__ nhead"},
         {"--format", "FMT", CLI_STRING, &f.format,

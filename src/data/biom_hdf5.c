@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/h5image.h"
 #include "data/readers.h"
 #include "data/table.h"
 #include "util/error.h"
@@ -19,8 +20,6 @@
 #define STORAGE_SLACK_BYTES 65536u
 #define REASON_MAX 160 /* bytes of libhdf5's error text kept in a message */
 #define ECHO_MAX 64    /* bytes of an echoed observation ID */
-
-static const unsigned char hdf5_magic[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
 
 /* What one parse carries between its steps. */
 typedef struct hctx {
@@ -67,67 +66,6 @@ static ml_status hdf5_fail(const hctx *c, const char *obj, const char *what) {
 
 static void close_id(hid_t id, herr_t (*closer)(hid_t)) {
     if (id >= 0) closer(id);
-}
-
-/* ---- superblock ----------------------------------------------------------------------- */
-
-static uint64_t read_le(const unsigned char *p, size_t n) {
-    uint64_t v = 0;
-    for (size_t i = n; i-- > 0;) v = (v << 8) | p[i];
-    return v;
-}
-
-/* libhdf5 would read past a cut image as zeros; checking the superblock's end-of-file
- * address first turns every truncation into one clear message. Layouts: HDF5 File Format
- * Specification 3.0, section II.A (versions 0/1 and 2/3 place the addresses differently). */
-static ml_status check_superblock(const char *name, const unsigned char *b, size_t len) {
-    size_t at = SIZE_MAX;
-    for (size_t off = 0; off <= len && len - off >= 8; off = off ? off * 2 : 512) {
-        if (memcmp(b + off, hdf5_magic, 8) == 0) {
-            at = off;
-            break;
-        }
-    }
-    if (at == SIZE_MAX)
-        return ML_FAIL(ML_EFORMAT, "%s: truncated or corrupt HDF5 (no HDF5 signature in %zu "
-                       "bytes)", name, len);
-    const unsigned char *s = b + at;
-    size_t avail = len - at;
-    if (avail < 16)
-        return ML_FAIL(ML_EFORMAT, "%s: truncated or corrupt HDF5 (superblock cut at %zu bytes)",
-                       name, avail);
-    unsigned version = s[8];
-    size_t off_size, base_at;
-    if (version <= 1) {
-        off_size = s[13];
-        base_at = version == 0 ? 24 : 28;
-    } else if (version <= 3) {
-        off_size = s[9];
-        base_at = 12;
-    } else {
-        return ML_FAIL(ML_EFORMAT, "%s: truncated or corrupt HDF5 (superblock version %u, "
-                       "expected 0 to 3)", name, version);
-    }
-    if (off_size != 2 && off_size != 4 && off_size != 8)
-        return ML_FAIL(ML_EFORMAT, "%s: truncated or corrupt HDF5 (size of offsets %zu, "
-                       "expected 2, 4 or 8)", name, off_size);
-    if (avail < base_at + 3 * off_size)
-        return ML_FAIL(ML_EFORMAT, "%s: truncated or corrupt HDF5 (superblock cut at %zu bytes)",
-                       name, avail);
-    uint64_t undefined = off_size == 8 ? UINT64_MAX : ((uint64_t)1 << (8 * off_size)) - 1;
-    uint64_t base = read_le(s + base_at, off_size);
-    uint64_t eof = read_le(s + base_at + 2 * off_size, off_size);
-    if (eof == undefined || base > eof || eof > UINT64_MAX / 2)
-        return ML_FAIL(ML_EFORMAT, "%s: truncated or corrupt HDF5 (superblock end-of-file "
-                       "address is undefined or impossible)", name);
-    /* libhdf5 compares the stored end-of-file address with the whole image size, user block
-     * included (h5py stores 9923 for a 9923-byte file with a 512-byte user block), after
-     * moving the base address to where the superblock was found. Same rule here. */
-    uint64_t end = base > at ? eof - (base - at) : eof + (at - base);
-    if (end > len)
-        return ML_FAIL(ML_EFORMAT, "%s: truncated or corrupt HDF5 (the superblock says the file "
-                       "has %" PRIu64 " bytes, found %zu)", name, end, len);
-    return ML_OK;
 }
 
 /* ---- objects -------------------------------------------------------------------------- */
@@ -355,69 +293,6 @@ nomem:
 done:
     H5Tclose(ftype);
     return st;
-}
-
-/* ---- opening the image in place ----------------------------------------------------- */
-
-/* libhdf5 asks these callbacks for "copies" of the image and they hand back the caller's
- * bytes, read-only: no copy at all. This is what H5LTopen_file_image does with DONT_COPY, but
- * libhdf5_hl 1.10.8 leaks 72 bytes per open when DONT_RELEASE is also set. */
-typedef struct image_ref {
-    const void *buf;
-    size_t len;
-} image_ref;
-
-static void *image_malloc(size_t size, H5FD_file_image_op_t op, void *udata) {
-    const image_ref *r = udata;
-    (void)op;
-    return size == r->len ? (void *)r->buf : NULL;
-}
-
-static void *image_memcpy(void *dst, const void *src, size_t size, H5FD_file_image_op_t op,
-                          void *udata) {
-    (void)size;
-    (void)op;
-    (void)udata;
-    return dst == src ? dst : NULL; /* only ever "copies" the image onto itself */
-}
-
-static void *image_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata) {
-    (void)ptr;
-    (void)size;
-    (void)op;
-    (void)udata;
-    return NULL; /* opened read-only: the image never grows */
-}
-
-static herr_t image_free(void *ptr, H5FD_file_image_op_t op, void *udata) {
-    (void)ptr;
-    (void)op;
-    (void)udata;
-    return 0; /* the caller owns the bytes */
-}
-
-static void *udata_copy(void *udata) { return udata; }
-
-static herr_t udata_free(void *udata) {
-    (void)udata;
-    return 0;
-}
-
-/* Opens the image read-only through the core driver. The name only has to be unique among
- * open files and absent from the working directory (the core driver refuses a name that
- * exists on disk), hence the buffer address in it. */
-static hid_t open_image(const image_ref *ref) {
-    H5FD_file_image_callbacks_t cb = {image_malloc, image_memcpy, image_realloc, image_free,
-                                      udata_copy, udata_free, (void *)ref};
-    char fname[64];
-    snprintf(fname, sizeof fname, "microlens-biom-image-%p", ref->buf);
-    hid_t file = -1, fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0 && H5Pset_fapl_core(fapl, 65536, 0) >= 0 &&
-        H5Pset_file_image_callbacks(fapl, &cb) >= 0 &&
-        H5Pset_file_image(fapl, (void *)ref->buf, ref->len) >= 0)
-        file = H5Fopen(fname, H5F_ACC_RDONLY, fapl);
-    close_id(fapl, H5Pclose);
-    return file;
 }
 
 /* ---- BIOM structure ------------------------------------------------------------------- */
@@ -734,7 +609,7 @@ ml_status ml__biom_hdf5_parse(ml_table **out, const void *buf, size_t len, const
                               const ml_table_read_options *o) {
     (void)o;
     hctx c = {name, len, -1, {0, 0}, 0, 0, 0, NULL};
-    ML_TRY(check_superblock(name, buf, len));
+    ML_TRY(ml__h5image_check(name, buf, len));
 
     /* libhdf5 prints its error stack to stderr unless told not to; restored before return. */
     H5E_auto2_t old_func = NULL;
@@ -743,8 +618,8 @@ ml_status ml__biom_hdf5_parse(ml_table **out, const void *buf, size_t len, const
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 
     ml_status st = ML_OK;
-    image_ref ref = {buf, len};
-    c.file = open_image(&ref);
+    ml__h5image ref = {buf, len};
+    c.file = ml__h5image_open(&ref);
     if (c.file < 0) {
         char why[REASON_MAX];
         hdf5_reason(why);

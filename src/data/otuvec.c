@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/h5image.h"
 #include "microlens/safetensors.h"
 #include "util/error.h"
 #include "util/strmap.h"
@@ -112,15 +113,21 @@ static ml_status index_names(const char *path, ml_otuvec *v) {
 
 /* ---- safetensors ----------------------------------------------------------------------- */
 
-static ml_status st_tensor(const char *path, ml_otuvec *v, const ml_tensor_view *t) {
+static ml_status st_shape(const char *path, size_t dim, const ml_tensor_view *t) {
     char s[SHOWN_BYTES];
     shown(s, t->name);
     if (t->n_dims != 1)
         return ML_FAIL(ML_EFORMAT, "%s: tensor %s: has %zu dimensions (expected one [D] "
                        "vector per OTU ID)", path, s, t->n_dims);
-    if (t->shape[0] != v->dim)
+    if (t->shape[0] != dim)
         return ML_FAIL(ML_EFORMAT, "%s: tensor %s: length %zu (expected %zu, the length of "
-                       "the first vector)", path, s, t->shape[0], v->dim);
+                       "the first vector)", path, s, t->shape[0], dim);
+    return ML_OK;
+}
+
+static ml_status st_tensor(const char *path, ml_otuvec *v, const ml_tensor_view *t) {
+    char s[SHOWN_BYTES];
+    shown(s, t->name);
     float *dst = v->data + v->n * v->dim;
     if (ml_safetensors_read_f32(t, dst) != ML_OK)
         return ML_FAIL(ML_EFORMAT, "%s: tensor %s: dtype %s (expected F32, F16, BF16 or F64)",
@@ -129,9 +136,19 @@ static ml_status st_tensor(const char *path, ml_otuvec *v, const ml_tensor_view 
     return add_name(v, t->name);
 }
 
-static ml_status read_safetensors(const char *path, ml_otuvec *v) {
+/* Where the vectors come from: a file (path) or bytes in memory (buf, len); name stands for
+ * either in messages. */
+typedef struct source {
+    const char *name, *path;
+    const void *buf;
+    size_t len;
+} source;
+
+static ml_status read_safetensors(const source *src, ml_otuvec *v) {
+    const char *path = src->name;
     ml_safetensors *st = NULL;
-    ML_TRY(ml_safetensors_open(&st, path));
+    ML_TRY(src->path ? ml_safetensors_open(&st, src->path)
+                     : ml_safetensors_parse_buffer(&st, src->buf, src->len, src->name));
     ml_status s = ML_OK;
     size_t n = ml_safetensors_n_tensors(st);
     if (n == 0) {
@@ -147,7 +164,10 @@ static ml_status read_safetensors(const char *path, ml_otuvec *v) {
                     ML_OTUVEC_MAX_DIM);
         goto done;
     }
-    if ((s = reserve(v, n, dim)) != ML_OK) goto done;
+    /* Shapes first: the float block is then sized by what the file really holds. */
+    for (size_t i = 0; i < n && s == ML_OK; i++) s = st_shape(path, dim, ml_safetensors_tensor(st, i));
+    if (s == ML_OK) s = reserve(v, n, dim);
+    if (s != ML_OK) goto done;
     for (size_t i = 0; i < n && s == ML_OK; i++) s = st_tensor(path, v, ml_safetensors_tensor(st, i));
 done:
     ml_safetensors_close(st);
@@ -317,14 +337,17 @@ static ml_status h5_read_all(h5ctx *c, ml_otuvec *v) {
     return ML_OK;
 }
 
-static ml_status read_hdf5(const char *path, ml_otuvec *v) {
+static ml_status read_hdf5(const source *src, ml_otuvec *v) {
+    /* libhdf5 would read past a cut image as zeros; a file on disk it checks itself. */
+    if (!src->path) ML_TRY(ml__h5image_check(src->name, src->buf, src->len));
     /* libhdf5 prints its error stack to stderr unless told not to; restored before return. */
     H5E_auto2_t old_func = NULL;
     void *old_data = NULL;
     H5Eget_auto2(H5E_DEFAULT, &old_func, &old_data);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    h5ctx c = {path, -1, -1, NULL, 0, 0, ML_OK};
-    c.file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    h5ctx c = {src->name, -1, -1, NULL, 0, 0, ML_OK};
+    ml__h5image img = {src->buf, src->len}; /* outlives c.file */
+    c.file = src->path ? H5Fopen(src->path, H5F_ACC_RDONLY, H5P_DEFAULT) : ml__h5image_open(&img);
     ml_status st = h5_read_all(&c, v);
     for (size_t i = 0; i < c.n; i++) free(c.names[i]);
     free(c.names);
@@ -348,22 +371,36 @@ static ml_status sniff_hdf5(const char *path, int *is_hdf5) {
     return ML_OK;
 }
 
-ml_status ml_otuvec_read(ml_otuvec **out, const char *path) {
-    int is_hdf5 = 0;
-    ML_TRY(sniff_hdf5(path, &is_hdf5));
+static ml_status read_any(ml_otuvec **out, const source *src, int is_hdf5) {
     ml_otuvec *v = calloc(1, sizeof *v);
     if (!v) return ML_NOMEM();
     ml__strmap init = ML__STRMAP_INIT;
     v->map = init;
     v->format = is_hdf5 ? "hdf5" : "safetensors";
-    ml_status st = is_hdf5 ? read_hdf5(path, v) : read_safetensors(path, v);
-    if (st == ML_OK) st = index_names(path, v);
+    ml_status st = is_hdf5 ? read_hdf5(src, v) : read_safetensors(src, v);
+    if (st == ML_OK) st = index_names(src->name, v);
     if (st != ML_OK) {
         ml_otuvec_free(v);
         return st;
     }
     *out = v;
     return ML_OK;
+}
+
+ml_status ml_otuvec_read(ml_otuvec **out, const char *path) {
+    int is_hdf5 = 0;
+    ML_TRY(sniff_hdf5(path, &is_hdf5));
+    source src = {path, path, NULL, 0};
+    return read_any(out, &src, is_hdf5);
+}
+
+ml_status ml_otuvec_parse(ml_otuvec **out, const void *buf, size_t len, const char *name) {
+    const char *shown_name = name ? name : "<buffer>";
+    if (!buf && len)
+        return ML_FAIL(ML_EINVAL, "%s: buffer is NULL with len = %zu", shown_name, len);
+    int is_hdf5 = len >= sizeof hdf5_magic && memcmp(buf, hdf5_magic, sizeof hdf5_magic) == 0;
+    source src = {shown_name, NULL, buf ? buf : "", len};
+    return read_any(out, &src, is_hdf5);
 }
 
 size_t ml_otuvec_count(const ml_otuvec *v) { return v->n; }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "eval/bundle.h"
 #include "eval/evaluate.h"
 #include "microlens/memory.h"
 #include "microlens/safetensors.h"
@@ -225,6 +226,14 @@ static ml_status bad_card(card_reader *r, const char *field, const char *what) {
     return r->st;
 }
 
+/* bad_card with the last error's message as what: copied first, since ML_FAIL formats into
+ * the very buffer ml_error_last() lends. */
+static ml_status bad_card_inner(card_reader *r, const char *field) {
+    char inner[sizeof ml_error_last()->message];
+    snprintf(inner, sizeof inner, "%s", ml_error_last()->message);
+    return bad_card(r, field, inner);
+}
+
 static const char *get_string(card_reader *r, json_t *o, const char *key) {
     const char *s = json_string_value(json_object_get(o, key));
     if (!s) bad_card(r, key, "missing or not a string (expected a string)");
@@ -261,7 +270,7 @@ static ml_status read_model(card_reader *r, json_t *card, ml_classifier_options 
         snprintf(field, sizeof field, "model.%.60s", key);
         if (!value_text(v, buf, sizeof buf)) return bad_card(r, field, "not a classifier setting");
         if (ml_classifier_options_set(&o, key, buf) != ML_OK)
-            return bad_card(r, field, ml_error_last()->message);
+            return bad_card_inner(r, field);
     }
     *co = o;
     return ML_OK;
@@ -351,7 +360,7 @@ static ml_status load_transform(card_reader *r, ml_model_bundle *b, const ml_saf
     }
     if (s == ML_OK &&
         (s = ml_transform_from_params(&b->tf, &b->opts.transform, ids, m, mean, scale)) != ML_OK)
-        s = bad_card(r, "transform", ml_error_last()->message);
+        s = bad_card_inner(r, "transform");
     free(mean);
     free(scale);
     return s;
@@ -376,9 +385,23 @@ static ml_status load_classifier(card_reader *r, ml_model_bundle *b, const ml_sa
     }
     if (s == ML_OK &&
         (s = ml_classifier_from_params(&b->clf, &b->opts.model, m, v, n)) != ML_OK)
-        s = bad_card(r, "model.safetensors", ml_error_last()->message);
+        s = bad_card_inner(r, "model.safetensors");
     free(v);
     return s;
+}
+
+static ml_status parse_card(json_t **out, const char *data, size_t len, const char *name) {
+    json_error_t err;
+    json_t *card = json_loadb(data, len, JSON_REJECT_DUPLICATES, &err);
+    if (!card)
+        return ML_FAIL(ML_EFORMAT, "%s:%d:%d: %s (expected a JSON object)", name, err.line,
+                       err.column, err.text);
+    if (!json_is_object(card)) {
+        json_decref(card); /* parsed whole: err holds no position */
+        return ML_FAIL(ML_EFORMAT, "%s: not an object (expected a JSON object)", name);
+    }
+    *out = card;
+    return ML_OK;
 }
 
 static ml_status read_card(json_t **out, const char *path) {
@@ -388,19 +411,14 @@ static ml_status read_card(json_t **out, const char *path) {
     char *data = NULL;
     size_t len = 0;
     ML_TRY(ml__file_read(path, CARD_MAX_BYTES, &data, &len));
-    json_error_t err;
-    json_t *card = json_loadb(data, len, JSON_REJECT_DUPLICATES, &err);
+    ml_status st = parse_card(out, data, len, path);
     free(data);
-    if (!card || !json_is_object(card)) {
-        json_decref(card);
-        return ML_FAIL(ML_EFORMAT, "%s:%d:%d: %s (expected a JSON object)", path, err.line,
-                       err.column, card ? "not an object" : err.text);
-    }
-    *out = card;
-    return ML_OK;
+    return st;
 }
 
-static ml_status load_parts(card_reader *r, ml_model_bundle *b, json_t *card, const char *dir) {
+/* The settings and features of the card; ids borrowed from card. */
+static ml_status load_card(card_reader *r, ml_model_bundle *b, json_t *card, const char ***ids,
+                           size_t *m) {
     const char *format = get_string(r, card, "format");
     if (format && strcmp(format, BUNDLE_FORMAT) != 0)
         return bad_card(r, "format", "not " BUNDLE_FORMAT);
@@ -410,13 +428,25 @@ static ml_status load_parts(card_reader *r, ml_model_bundle *b, json_t *card, co
     ML_TRY(read_model(r, card, &b->opts.model));
     ML_TRY(read_transform(r, card, &b->opts.transform));
     ML_TRY(read_classes(r, card, b));
+    return read_features(r, card, ids, m);
+}
+
+/* Where model.safetensors comes from: a file (path) or bytes in memory (buf, len, name). */
+typedef struct tensor_source {
+    const char *path;
+    const void *buf;
+    size_t len;
+    const char *name;
+} tensor_source;
+
+static ml_status load_parts(card_reader *r, ml_model_bundle *b, json_t *card,
+                            const tensor_source *src) {
     const char **ids = NULL;
     size_t m = 0;
-    ML_TRY(read_features(r, card, &ids, &m));
-    char path[PATH_MAX_BYTES];
+    ML_TRY(load_card(r, b, card, &ids, &m));
     ml_safetensors *st = NULL;
-    ml_status s = join_path(path, dir, "model.safetensors");
-    if (s == ML_OK) s = ml_safetensors_open(&st, path);
+    ml_status s = src->path ? ml_safetensors_open(&st, src->path)
+                            : ml_safetensors_parse_buffer(&st, src->buf, src->len, src->name);
     if (s == ML_OK) s = load_transform(r, b, st, ids, m);
     if (s == ML_OK) s = load_classifier(r, b, st, m);
     if (s == ML_OK) s = build_index(b);
@@ -425,19 +455,17 @@ static ml_status load_parts(card_reader *r, ml_model_bundle *b, json_t *card, co
     return s;
 }
 
-ml_status ml_model_bundle_load(ml_model_bundle **out, const char *dir) {
-    char path[PATH_MAX_BYTES];
-    ML_TRY(join_path(path, dir, "card.json"));
-    json_t *card = NULL;
-    ML_TRY(read_card(&card, path));
+/* Takes card (a reference) whatever the result. */
+static ml_status assemble(ml_model_bundle **out, json_t *card, const char *card_name,
+                          const tensor_source *src) {
     ml_model_bundle *b = calloc(1, sizeof *b);
     ml_status st = b ? ML_OK : ML_NOMEM();
-    card_reader r = {path, ML_OK};
+    card_reader r = {card_name, ML_OK};
     if (st == ML_OK) {
         ml_evaluate_options defaults = ML_EVALUATE_OPTIONS_INIT;
         b->opts = defaults;
         b->index = (ml__strmap)ML__STRMAP_INIT;
-        st = load_parts(&r, b, card, dir);
+        st = load_parts(&r, b, card, src);
     }
     if (st == ML_OK) {
         *out = b;
@@ -446,6 +474,28 @@ ml_status ml_model_bundle_load(ml_model_bundle **out, const char *dir) {
     ml_model_bundle_free(b);
     json_decref(card);
     return st;
+}
+
+ml_status ml_model_bundle_load(ml_model_bundle **out, const char *dir) {
+    char card_path[PATH_MAX_BYTES], tensors_path[PATH_MAX_BYTES];
+    ML_TRY(join_path(card_path, dir, "card.json"));
+    ML_TRY(join_path(tensors_path, dir, "model.safetensors"));
+    json_t *card = NULL;
+    ML_TRY(read_card(&card, card_path));
+    tensor_source src = {tensors_path, NULL, 0, NULL};
+    return assemble(out, card, card_path, &src);
+}
+
+ml_status ml__model_bundle_parse(ml_model_bundle **out, const char *card_text, size_t card_len,
+                                 const char *card_name, const void *tensors, size_t tensors_len,
+                                 const char *tensors_name) {
+    if (card_len > CARD_MAX_BYTES)
+        return ML_FAIL(ML_EFORMAT, "%s: %zu bytes (expected at most %u for a card)", card_name,
+                       card_len, CARD_MAX_BYTES);
+    json_t *card = NULL;
+    ML_TRY(parse_card(&card, card_text, card_len, card_name));
+    tensor_source src = {NULL, tensors, tensors_len, tensors_name};
+    return assemble(out, card, card_name, &src);
 }
 
 /* ---- Scoring --------------------------------------------------------------------------- */

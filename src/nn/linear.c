@@ -30,6 +30,14 @@ void ml__linear_backward(float *dinp, float *dw, float *db, const float *dout, c
             for (size_t o = 0; o < d_out; o++) db[o] += dout[i * d_out + o];
 }
 
+void ml__linear_backward_input_set(float *dinp, const float *dout, const float *w, size_t n,
+                                   size_t d_in, size_t d_out) {
+    if (n == 0) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)n, (blasint)d_in,
+                (blasint)d_out, 1.0f, dout, (blasint)d_out, w, (blasint)d_in, 0.0f, dinp,
+                (blasint)d_in);
+}
+
 void ml__linear_forward_ref(double *out, const double *inp, const double *w, const double *b,
                             size_t n, size_t d_in, size_t d_out) {
     for (size_t i = 0; i < n; i++)

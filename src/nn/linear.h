@@ -13,6 +13,9 @@ void ml__linear_forward(float *out, const float *inp, const float *w, const floa
  * db may be NULL to skip it (frozen weights, or an input that needs no gradient). */
 void ml__linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                          const float *w, size_t n, size_t d_in, size_t d_out);
+/* Overwrites: dinp = dout W, for a fresh buffer (no zeroing pass before it). */
+void ml__linear_backward_input_set(float *dinp, const float *dout, const float *w, size_t n,
+                                   size_t d_in, size_t d_out);
 
 void ml__linear_forward_ref(double *out, const double *inp, const double *w, const double *b,
                             size_t n, size_t d_in, size_t d_out);

@@ -17,6 +17,7 @@
 #include "nn/loss.h"
 #include "nn/pointwise.h"
 #include "nn/pool.h"
+#include "nn/settransformer.h"
 #include "util/error.h"
 #include "util/rng.h"
 
@@ -60,7 +61,9 @@ typedef struct layer_act {
     float *h;            /* (T, d_ff) linear1 output, ReLU applied in place */
     float *r2, *out;     /* (T, d) y1 + linear2(h), norm2 of it */
     float *mean1, *rstd1, *mean2, *rstd2; /* (T) */
-    float *lora_u[N_TARGETS];             /* (T, r) adapter inputs x A^T */
+    float *lora_u[N_TARGETS];             /* (T, r) adapter inputs dropout(x) A^T */
+    float *lora_mask[N_TARGETS];          /* (T, d_in) dropout masks (0 or 1/(1-p)), only
+                                           * with has_grad and lora_dropout > 0 */
 } layer_act;
 
 struct ml_settransformer {
@@ -72,11 +75,16 @@ struct ml_settransformer {
     layer_act *la; /* n_layers entries; without gradients all alias one set of buffers */
     float *x0, *tok_logits, *emb, *cls_logits, *cls_probs, *set_targets;
     /* backward scratch: gradients of activations, reused by every layer */
-    float *dx_a, *dx_b, *dqkv, *datt, *da, *dr1, *dy1, *df2, *dr2, *dh, *df1, *dp, *du;
+    float *dx_a, *dx_b, *dqkv, *datt, *dr1, *dy1, *dr2, *dh, *dp, *du;
     float *dtok, *demb, *dlogits;
+    float *lora_xd;          /* (T, max(d_model, d_ff)) dropped-out adapter input, scratch */
+    ml__rng dropout_rng;     /* LoRA dropout masks: stream 2 of the init seed */
+    int is_training;         /* forward_backward draws dropout masks (ignored without dropout) */
+    int dropout_on;          /* the last forward applied masks (backward must use them) */
     size_t n_sets, n_tokens; /* of the last forward */
     const size_t *offsets;   /* borrowed during a call only */
     int is_merged;
+    int owns_params;         /* 0: params are another model's (ml_settransformer_new_shared) */
 };
 
 /* ---- sizes ------------------------------------------------------------------------------ */
@@ -131,9 +139,9 @@ static ml_status check_config(const ml_settransformer_config *c) {
         if (!(c->lora_alpha > 0.0f) || !isfinite(c->lora_alpha))
             return ML_FAIL(ML_EINVAL, "settransformer config: lora_alpha %g (expected a finite "
                            "value > 0)", (double)c->lora_alpha);
-        if (c->lora_dropout != 0.0f)
-            return ML_FAIL(ML_EUNSUPPORTED, "settransformer config: lora_dropout %g (only 0 is "
-                           "implemented)", (double)c->lora_dropout);
+        if (!(c->lora_dropout >= 0.0f && c->lora_dropout < 1.0f))
+            return ML_FAIL(ML_EINVAL, "settransformer config: lora_dropout %g (expected 0 <= p "
+                           "< 1)", (double)c->lora_dropout);
     }
     return ML_OK;
 }
@@ -257,6 +265,11 @@ static size_t max_sum_squares(size_t max_tokens, size_t max_set) {
     return add_sat(mul_sat(full, mul_sat(max_set, max_set)), rest * rest);
 }
 
+/* Masks and their scratch exist only where dropout can be applied: training models. */
+static int has_dropout(const ml_settransformer_config *c) {
+    return c->has_grad && c->lora_rank > 0 && c->lora_dropout > 0.0f;
+}
+
 static void carve_layer(carver *cv, layer_act *a, const ml_settransformer_config *c) {
     size_t T = c->max_tokens, d = c->d_model, ff = c->d_ff;
     size_t probs = c->has_grad ? max_sum_squares(T, c->max_set_tokens)
@@ -273,8 +286,12 @@ static void carve_layer(carver *cv, layer_act *a, const ml_settransformer_config
     a->rstd1 = carve(cv, T);
     a->mean2 = carve(cv, T);
     a->rstd2 = carve(cv, T);
-    for (int t = 0; t < N_TARGETS; t++)
+    for (int t = 0; t < N_TARGETS; t++) {
+        size_t d_in, d_out;
+        target_dims(c, t, &d_in, &d_out);
         a->lora_u[t] = has_target(c, t) ? carve(cv, mul_sat(T, c->lora_rank)) : NULL;
+        a->lora_mask[t] = has_target(c, t) && has_dropout(c) ? carve(cv, mul_sat(T, d_in)) : NULL;
+    }
 }
 
 /* Lays out every activation and scratch buffer; returns the floats needed. With m->la NULL
@@ -299,16 +316,16 @@ static size_t carve_acts(ml_settransformer *m, float *base) {
     m->cls_probs = carve(&cv, mul_sat(S, c->n_classes));
     m->set_targets = carve(&cv, S);
     if (c->has_grad) {
-        float **td[] = {&m->dx_a, &m->dx_b, &m->datt, &m->da, &m->dr1, &m->dy1, &m->df2, &m->dr2};
+        float **td[] = {&m->dx_a, &m->dx_b, &m->datt, &m->dr1, &m->dy1, &m->dr2};
         for (size_t i = 0; i < sizeof td / sizeof td[0]; i++) *td[i] = carve(&cv, mul_sat(T, d));
         m->dqkv = carve(&cv, mul_sat(T, 3 * d));
         m->dh = carve(&cv, mul_sat(T, ff));
-        m->df1 = carve(&cv, mul_sat(T, ff));
         m->dp = carve(&cv, mul_sat(c->max_set_tokens, c->max_set_tokens));
         m->du = carve(&cv, mul_sat(T, c->lora_rank));
         m->dtok = carve(&cv, T);
         m->demb = carve(&cv, mul_sat(S, d));
         m->dlogits = carve(&cv, mul_sat(S, c->n_classes));
+        m->lora_xd = has_dropout(c) ? carve(&cv, mul_sat(T, ff > d ? ff : d)) : NULL;
     }
     return cv.used;
 }
@@ -335,7 +352,10 @@ size_t ml_settransformer_workspace_size(const ml_settransformer_config *cfg) {
     return total >= MAX_TOTAL_FLOATS ? 0 : total * sizeof(float);
 }
 
-ml_status ml_settransformer_new(ml_settransformer **out, const ml_settransformer_config *cfg) {
+/* The constructor behind _new and _new_shared: with shared non-NULL the model reads its
+ * parameters there and allocates only the rest. */
+static ml_status build(ml_settransformer **out, const ml_settransformer_config *cfg,
+                       float *shared) {
     ml_status st = check_config(cfg);
     if (st != ML_OK) return st;
     size_t n_params, n_acts;
@@ -347,11 +367,12 @@ ml_status ml_settransformer_new(ml_settransformer **out, const ml_settransformer
     m->cfg = *cfg;
     m->n_tensors = count_tensors(cfg);
     m->n_params = n_params;
+    m->owns_params = shared == NULL;
     m->tensors = calloc(m->n_tensors, sizeof *m->tensors);
     m->p.layers = calloc(cfg->n_layers, sizeof *m->p.layers);
     m->g.layers = calloc(cfg->n_layers, sizeof *m->g.layers);
     m->la = calloc(cfg->n_layers, sizeof *m->la);
-    m->params = calloc(n_params, sizeof(float));
+    m->params = shared ? shared : calloc(n_params, sizeof(float));
     m->acts = malloc(n_acts * sizeof(float));
     if (cfg->has_grad) m->grads = calloc(n_params, sizeof(float));
     if (!m->tensors || !m->p.layers || !m->g.layers || !m->la || !m->params || !m->acts ||
@@ -364,7 +385,23 @@ ml_status ml_settransformer_new(ml_settransformer **out, const ml_settransformer
     layout_walk gw = {m, m->grads, 0, 1, 0, 0};
     walk_layout(&gw, &m->g);
     carve_acts(m, m->acts);
+    ml__rng_seed_stream(&m->dropout_rng, 0, 2);
+    m->is_training = cfg->has_grad;
     *out = m;
+    return ML_OK;
+}
+
+ml_status ml_settransformer_new(ml_settransformer **out, const ml_settransformer_config *cfg) {
+    return build(out, cfg, NULL);
+}
+
+ml_status ml_settransformer_new_shared(ml_settransformer **out, const ml_settransformer *m) {
+    ml_settransformer_config cfg = m->cfg;
+    cfg.has_grad = 0;
+    ml_settransformer *s = NULL;
+    ML_TRY(build(&s, &cfg, m->params));
+    s->is_merged = m->is_merged;
+    *out = s;
     return ML_OK;
 }
 
@@ -374,7 +411,7 @@ void ml_settransformer_free(ml_settransformer *m) {
     free(m->p.layers);
     free(m->g.layers);
     free(m->la);
-    free(m->params);
+    if (m->owns_params) free(m->params);
     free(m->grads);
     free(m->acts);
     free(m);
@@ -436,7 +473,16 @@ void ml_settransformer_init(ml_settransformer *m, uint64_t seed) {
                          1.0 / sqrt((double)d_in));
             fill_const(m->p.layers[l].lora_b[t], d_out * c->lora_rank, 0.0f);
         }
+    ml__rng_seed_stream(&m->dropout_rng, seed, 2);
     m->is_merged = 0;
+}
+
+void ml_settransformer_set_training(ml_settransformer *m, int training) {
+    m->is_training = training != 0;
+}
+
+void ml_settransformer_seed_dropout(ml_settransformer *m, uint64_t seed) {
+    ml__rng_seed_stream(&m->dropout_rng, seed, 2);
 }
 
 /* ---- tensors by index and name ---------------------------------------------------------- */
@@ -512,9 +558,23 @@ static void lora_fwd(ml_settransformer *m, size_t l, int t, float *y, size_t ldy
     if (!has_target(c, t) || m->is_merged) return;
     size_t d_in, d_out;
     target_dims(c, t, &d_in, &d_out);
+    float *mask = m->dropout_on ? m->la[l].lora_mask[t] : NULL;
+    if (mask) ml__lora_dropout_mask(mask, m->n_tokens * d_in, c->lora_dropout, &m->dropout_rng);
     ml__lora_forward(y, ldy, m->la[l].lora_u[t], x, m->p.layers[l].lora_a[t],
                      m->p.layers[l].lora_b[t], c->lora_alpha / (float)c->lora_rank,
-                     m->n_tokens, d_in, d_out, c->lora_rank);
+                     m->n_tokens, d_in, d_out, c->lora_rank, mask, m->lora_xd);
+}
+
+/* A linear layer over the batch, one GEMM per set: a set's rows then go through exactly the
+ * same calls whatever else is in the batch. OpenBLAS picks kernels (small-matrix paths) by
+ * the row count, so one GEMM over all T rows would make a sample's embedding depend, in its
+ * last bits, on its batch mates. Sets of hundreds of rows keep the GEMMs efficient. */
+static void linear_sets(const ml_settransformer *m, float *out, const float *inp, const float *w,
+                        const float *b, size_t d_in, size_t d_out) {
+    for (size_t s = 0; s < m->n_sets; s++) {
+        size_t r0 = m->offsets[s], n = m->offsets[s + 1] - r0;
+        ml__linear_forward(out + r0 * d_out, inp + r0 * d_in, w, b, n, d_in, d_out);
+    }
 }
 
 static void layer_forward(ml_settransformer *m, size_t l) {
@@ -523,44 +583,47 @@ static void layer_forward(ml_settransformer *m, size_t l) {
     const layer_w *p = &m->p.layers[l];
     layer_act *a = &m->la[l];
     const float *x = layer_input(m, l);
-    ml__linear_forward(a->qkv, x, p->in_w, p->in_b, T, d, 3 * d);
+    linear_sets(m, a->qkv, x, p->in_w, p->in_b, d, 3 * d);
     lora_fwd(m, l, LQ, a->qkv, 3 * d, x);
     lora_fwd(m, l, LK, a->qkv + d, 3 * d, x);
     lora_fwd(m, l, LV, a->qkv + 2 * d, 3 * d, x);
     ml__attention_forward(a->att, a->probs, a->qkv, m->offsets, m->n_sets, d, c->n_heads,
                           c->has_grad);
-    ml__linear_forward(a->r1, a->att, p->out_w, p->out_b, T, d, d);
+    linear_sets(m, a->r1, a->att, p->out_w, p->out_b, d, d);
     lora_fwd(m, l, LOUT, a->r1, d, a->att);
     ml__residual_forward(a->r1, a->r1, x, T * d); /* x is not read after this line */
     ml__layernorm_forward(a->y1, a->mean1, a->rstd1, a->r1, p->n1_w, p->n1_b, T, d);
-    ml__linear_forward(a->h, a->y1, p->l1_w, p->l1_b, T, d, ff);
+    linear_sets(m, a->h, a->y1, p->l1_w, p->l1_b, d, ff);
     lora_fwd(m, l, LL1, a->h, ff, a->y1);
     ml__relu_forward(a->h, a->h, T * ff);
-    ml__linear_forward(a->r2, a->h, p->l2_w, p->l2_b, T, ff, d);
+    linear_sets(m, a->r2, a->h, p->l2_w, p->l2_b, ff, d);
     lora_fwd(m, l, LL2, a->r2, d, a->h);
     ml__residual_forward(a->r2, a->r2, a->y1, T * d);
     ml__layernorm_forward(a->out, a->mean2, a->rstd2, a->r2, p->n2_w, p->n2_b, T, d);
 }
 
-static void run_forward(ml_settransformer *m, const ml_set_batch *b) {
+/* dropout: draw LoRA dropout masks (a training forward_backward of a model with dropout). */
+static void run_forward(ml_settransformer *m, const ml_set_batch *b, int dropout) {
     const ml_settransformer_config *c = &m->cfg;
+    m->dropout_on = dropout && has_dropout(c) && !m->is_merged;
     m->n_sets = b->n_sets;
     m->n_tokens = b->offsets[b->n_sets];
     m->offsets = b->offsets;
-    size_t T = m->n_tokens, d = c->d_model;
-    ml__linear_forward(m->x0, b->x, m->p.inp_w, m->p.inp_b, T, c->d_in, d);
+    size_t d = c->d_model;
+    linear_sets(m, m->x0, b->x, m->p.inp_w, m->p.inp_b, c->d_in, d);
     for (size_t l = 0; l < c->n_layers; l++) layer_forward(m, l);
     const float *top = m->la[c->n_layers - 1].out;
     ml__meanpool_forward(m->emb, top, b->offsets, b->n_sets, d);
-    ml__linear_forward(m->tok_logits, top, m->p.outp_w, m->p.outp_b, T, d, 1);
-    if (c->n_classes > 0)
-        ml__linear_forward(m->cls_logits, m->emb, m->p.cls_w, m->p.cls_b, b->n_sets, d,
-                           c->n_classes);
+    linear_sets(m, m->tok_logits, top, m->p.outp_w, m->p.outp_b, d, 1);
+    if (c->n_classes > 0) /* a row at a time, for the reason linear_sets gives */
+        for (size_t s = 0; s < b->n_sets; s++)
+            ml__linear_forward(m->cls_logits + s * c->n_classes, m->emb + s * d, m->p.cls_w,
+                               m->p.cls_b, 1, d, c->n_classes);
 }
 
 ml_status ml_settransformer_forward(ml_settransformer *m, const ml_set_batch *batch) {
     ML_TRY(check_batch(m, batch));
-    run_forward(m, batch);
+    run_forward(m, batch, 0);
     m->offsets = NULL;
     return ML_OK;
 }
@@ -585,10 +648,15 @@ static void lora_bwd(ml_settransformer *m, size_t l, int t, float *dx, const flo
     const layer_w *g = &m->g.layers[l];
     ml__lora_backward(dx, g->lora_a[t], g->lora_b[t], m->du, dy, ldy, x, m->la[l].lora_u[t],
                       p->lora_a[t], p->lora_b[t], c->lora_alpha / (float)c->lora_rank,
-                      m->n_tokens, d_in, d_out, c->lora_rank);
+                      m->n_tokens, d_in, d_out, c->lora_rank,
+                      m->dropout_on ? m->la[l].lora_mask[t] : NULL, m->lora_xd);
 }
 
-/* dout: gradient of the layer's output; dinp receives (+=) the gradient of its input. */
+/* dout: gradient of the layer's output; dinp receives (=) the gradient of its input, or is
+ * NULL when nothing needs it (layer 0 under a frozen input projection). A residual branch's
+ * gradient is the same array as the sum's, so the sum's buffer stands in for it (no copy),
+ * and buffers a GEMM fills first are written with beta = 0 rather than zeroed and added to:
+ * the values are the same, the memory traffic is not. */
 static void layer_backward(ml_settransformer *m, size_t l, float *dinp, const float *dout) {
     const ml_settransformer_config *c = &m->cfg;
     size_t T = m->n_tokens, d = c->d_model, ff = c->d_ff;
@@ -596,28 +664,26 @@ static void layer_backward(ml_settransformer *m, size_t l, float *dinp, const fl
     const layer_act *a = &m->la[l];
     const float *x = layer_input(m, l);
     zero(m->dr2, T * d);
-    zero(m->dy1, T * d);
-    zero(m->df2, T * d);
-    zero(m->dh, T * ff);
-    zero(m->df1, T * ff);
-    zero(m->dr1, T * d);
-    zero(m->da, T * d);
-    zero(m->datt, T * d);
-    zero(m->dqkv, T * 3 * d);
     ml__layernorm_backward(m->dr2, g->n2_w, g->n2_b, dout, a->r2, p->n2_w, a->mean2, a->rstd2,
                            T, d);
-    ml__residual_backward(m->dy1, m->df2, m->dr2, T * d);
-    ml__linear_backward(m->dh, g->l2_w, g->l2_b, m->df2, a->h, p->l2_w, T, ff, d);
-    lora_bwd(m, l, LL2, m->dh, m->df2, d, a->h);
+    const float *df2 = m->dr2; /* r2 = y1 + linear2(h): both get dr2 */
+    memcpy(m->dy1, m->dr2, T * d * sizeof(float));
+    ml__linear_backward_input_set(m->dh, df2, p->l2_w, T, ff, d);
+    ml__linear_backward(NULL, g->l2_w, g->l2_b, df2, a->h, p->l2_w, T, ff, d);
+    lora_bwd(m, l, LL2, m->dh, df2, d, a->h);
     /* h > 0 exactly where linear1's output was > 0, so the ReLU output stands in for its input */
-    ml__relu_backward(m->df1, m->dh, a->h, T * ff);
-    ml__linear_backward(m->dy1, g->l1_w, g->l1_b, m->df1, a->y1, p->l1_w, T, d, ff);
-    lora_bwd(m, l, LL1, m->dy1, m->df1, ff, a->y1);
+    ml__relu_backward_inplace(m->dh, a->h, T * ff);
+    ml__linear_backward(m->dy1, g->l1_w, g->l1_b, m->dh, a->y1, p->l1_w, T, d, ff);
+    lora_bwd(m, l, LL1, m->dy1, m->dh, ff, a->y1);
+    zero(m->dr1, T * d);
     ml__layernorm_backward(m->dr1, g->n1_w, g->n1_b, m->dy1, a->r1, p->n1_w, a->mean1,
                            a->rstd1, T, d);
-    ml__residual_backward(dinp, m->da, m->dr1, T * d);
-    ml__linear_backward(m->datt, g->out_w, g->out_b, m->da, a->att, p->out_w, T, d, d);
-    lora_bwd(m, l, LOUT, m->datt, m->da, d, a->att);
+    const float *da = m->dr1; /* r1 = x + out_proj(att) */
+    if (dinp) memcpy(dinp, m->dr1, T * d * sizeof(float));
+    ml__linear_backward_input_set(m->datt, da, p->out_w, T, d, d);
+    ml__linear_backward(NULL, g->out_w, g->out_b, da, a->att, p->out_w, T, d, d);
+    lora_bwd(m, l, LOUT, m->datt, da, d, a->att);
+    zero(m->dqkv, T * 3 * d);
     ml__attention_backward(m->dqkv, m->dp, m->datt, a->qkv, a->probs, m->offsets, m->n_sets, d,
                            c->n_heads);
     ml__linear_backward(dinp, g->in_w, g->in_b, m->dqkv, x, p->in_w, T, d, 3 * d);
@@ -689,12 +755,12 @@ ml_status ml_settransformer_forward_backward(ml_settransformer *m, const ml_set_
     ML_TRY(check_batch(m, batch));
     ML_TRY(check_targets(m, targets, batch->n_sets));
     const ml_settransformer_config *c = &m->cfg;
-    run_forward(m, batch);
+    run_forward(m, batch, m->is_training);
     double value = heads_backward(m, targets);
     float *dout = m->dx_a, *dinp = m->dx_b;
     for (size_t l = c->n_layers; l-- > 0;) {
-        zero(dinp, m->n_tokens * c->d_model);
-        layer_backward(m, l, dinp, dout);
+        /* a frozen input projection needs no gradient of layer 0's input */
+        layer_backward(m, l, (l > 0 || m->g.inp_w) ? dinp : NULL, dout);
         float *tmp = dout;
         dout = dinp;
         dinp = tmp;
@@ -748,4 +814,14 @@ ml_status ml_settransformer_lora_unmerge(ml_settransformer *m) {
     merge_all(m, -1.0f);
     m->is_merged = 0;
     return ML_OK;
+}
+
+/* ---- test access ------------------------------------------------------------------------ */
+
+const float *ml__settransformer_lora_mask(const ml_settransformer *m, size_t layer,
+                                          unsigned target) {
+    int t = 0;
+    while (t < N_TARGETS && target != (1u << t)) t++;
+    if (t == N_TARGETS || layer >= m->cfg.n_layers || !m->dropout_on) return NULL;
+    return m->la[layer].lora_mask[t];
 }

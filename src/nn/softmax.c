@@ -6,9 +6,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "nn/simd.h"
+
 /* Partial sums and maxima run in LANES independent accumulators so that the loops pipeline
  * (and vectorise) without -ffast-math; the order change moves results by float rounding. */
-#define LANES 8
+#define LANES ML_LANES
 
 /* exp(-87) is near FLT_MIN: below it the result is 0, and the clamp keeps 2^n normal. The
  * bit patterns are of 87.0f and -87.0f. */
@@ -37,25 +39,44 @@ static inline float exp_nonpositive(float x) {
     q = q * r + 1.6666665459e-1f;
     q = q * r + 5.0000001201e-1f;
     q = q * r * r + r + 1.0f;
-    int32_t bits = (((int32_t)n + 127) * (1 << 23)) & ~is_tiny;
+    /* unsigned: a shift, where the signed multiply it replaces vectorised as vpmulld */
+    int32_t bits = (int32_t)((uint32_t)((int32_t)n + 127) << 23) & ~is_tiny;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return q * scale;
 }
 
-static float row_max(const float *x, size_t n) {
-    float m[LANES];
-    for (size_t k = 0; k < LANES; k++) m[k] = -INFINITY;
-    size_t j = 0;
-    for (; j + LANES <= n; j += LANES)
-        for (size_t k = 0; k < LANES; k++) m[k] = x[j + k] > m[k] ? x[j + k] : m[k];
-    for (; j < n; j++) m[0] = x[j] > m[0] ? x[j] : m[0];
-    float best = m[0];
-    for (size_t k = 1; k < LANES; k++) best = m[k] > best ? m[k] : best;
-    return best;
+/* Float bits as an int that orders as the floats do (negatives have their magnitude bits
+ * flipped); the map is its own inverse. An integer max vectorises where a float compare and
+ * select does not (under -ftrapping-math). */
+static inline int32_t ordered_bits(float x) {
+    int32_t b;
+    memcpy(&b, &x, sizeof b);
+    return b ^ ((b >> 31) & 0x7fffffff);
 }
 
-static float row_dot(const float *a, const float *b, size_t n) {
+static inline float row_max(const float *x, size_t n) {
+    int32_t m[LANES];
+    for (size_t k = 0; k < LANES; k++) m[k] = ordered_bits(-INFINITY);
+    size_t j = 0;
+    for (; j + LANES <= n; j += LANES)
+        for (size_t k = 0; k < LANES; k++) {
+            int32_t v = ordered_bits(x[j + k]);
+            m[k] = v > m[k] ? v : m[k];
+        }
+    for (; j < n; j++) {
+        int32_t v = ordered_bits(x[j]);
+        m[0] = v > m[0] ? v : m[0];
+    }
+    int32_t best = m[0];
+    for (size_t k = 1; k < LANES; k++) best = m[k] > best ? m[k] : best;
+    best = best ^ ((best >> 31) & 0x7fffffff);
+    float out;
+    memcpy(&out, &best, sizeof out);
+    return out;
+}
+
+static inline float row_dot(const float *a, const float *b, size_t n) {
     float acc[LANES] = {0};
     size_t j = 0;
     for (; j + LANES <= n; j += LANES)
@@ -66,17 +87,31 @@ static float row_dot(const float *a, const float *b, size_t n) {
     return total;
 }
 
-static float row_sum(const float *a, size_t n) {
+/* x[j] = exp(x[j] - mx) for every j; returns their sum. */
+static inline float row_exp_sum(float *x, size_t n, float mx) {
     float acc[LANES] = {0};
     size_t j = 0;
     for (; j + LANES <= n; j += LANES)
-        for (size_t k = 0; k < LANES; k++) acc[k] += a[j + k];
-    for (; j < n; j++) acc[0] += a[j];
+        for (size_t k = 0; k < LANES; k++) {
+            float e = exp_nonpositive(x[j + k] - mx);
+            x[j + k] = e;
+            acc[k] += e;
+        }
+    for (; j < n; j++) {
+        x[j] = exp_nonpositive(x[j] - mx);
+        acc[0] += x[j];
+    }
     float total = 0.0f;
     for (size_t k = 0; k < LANES; k++) total += acc[k];
     return total;
 }
 
+static inline void row_scale(float *x, size_t n, float c) {
+    for (size_t j = 0; j < n; j++) x[j] *= c;
+}
+
+/* Three passes over a row that stays in L1: max, exp with the sum, scale. */
+ML_MULTIVERSION
 void ml__softmax_forward(float *p, const float *s, size_t rows, size_t cols) {
     for (size_t i = 0; i < rows; i++) {
         float *pi = p + i * cols;
@@ -84,9 +119,8 @@ void ml__softmax_forward(float *p, const float *s, size_t rows, size_t cols) {
          * overlap check and runs scalar */
         if (pi != s + i * cols) memcpy(pi, s + i * cols, cols * sizeof *pi);
         float mx = row_max(pi, cols);
-        for (size_t j = 0; j < cols; j++) pi[j] = exp_nonpositive(pi[j] - mx);
-        float inv = 1.0f / row_sum(pi, cols);
-        for (size_t j = 0; j < cols; j++) pi[j] *= inv;
+        float inv = 1.0f / row_exp_sum(pi, cols, mx);
+        row_scale(pi, cols, inv);
     }
 }
 

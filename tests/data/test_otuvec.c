@@ -196,6 +196,72 @@ static void test_otuvec__truncated_hdf5_is_a_format_error(void) {
     CHECK_ERR_CONTAINS("cut.h5");
 }
 
+/* ---- bytes in memory (ml_otuvec_parse) ------------------------------------------------- */
+
+static char *slurp(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    char *buf = malloc(1 << 16);
+    *len = f && buf ? fread(buf, 1, 1 << 16, f) : 0;
+    if (f) fclose(f);
+    return buf;
+}
+
+static void test_otuvec__parse_reads_both_layouts_from_memory(void) {
+    ml_tensor_view t[3];
+    good_views(t);
+    size_t len;
+    char *st = slurp(write_st("mem.safetensors", t, 3), &len);
+    ml_otuvec *v = NULL;
+    CHECK_STATUS(ml_otuvec_parse(&v, st, len, "mem.safetensors"), ML_OK);
+    if (v) check_good(v, "safetensors");
+    ml_otuvec_free(v);
+    free(st);
+    char *h5 = slurp(write_h5("mem.h5", H_F64), &len);
+    v = NULL;
+    CHECK_STATUS(ml_otuvec_parse(&v, h5, len, "mem.h5"), ML_OK);
+    if (v) check_good(v, "hdf5");
+    ml_otuvec_free(v);
+    free(h5);
+}
+
+static void expect_parse_refused(const void *buf, size_t len, const char *name, ml_status st,
+                                 const char *sub) {
+    ml_otuvec *v = (ml_otuvec *)0x1;
+    CHECK_STATUS(ml_otuvec_parse(&v, buf, len, name), st);
+    CHECK(v == (ml_otuvec *)0x1);
+    CHECK_ERR_CONTAINS(sub);
+}
+
+static void test_otuvec__parse_refuses_cut_images_and_bad_buffers(void) {
+    size_t len;
+    char *h5 = slurp(write_h5("cut_mem.h5", 0), &len);
+    /* libhdf5 would read zeros past the end of an image; the superblock check refuses it. */
+    expect_parse_refused(h5, 600, "cut.h5", ML_EFORMAT,
+                         "cut.h5: truncated or corrupt HDF5 (the superblock says the file has");
+    expect_parse_refused(h5, 12, "cut.h5", ML_EFORMAT, "cut.h5: truncated or corrupt HDF5");
+    free(h5);
+    h5 = slurp(write_h5("int_mem.h5", H_INT), &len);
+    expect_parse_refused(h5, len, NULL, ML_EFORMAT,
+                         "<buffer>: /embeddings/90_1;96_2;97_3: is not a float dataset");
+    free(h5);
+    expect_parse_refused(NULL, 8, "x", ML_EINVAL, "x: buffer is NULL with len = 8");
+    expect_parse_refused(NULL, 0, NULL, ML_EFORMAT, "<buffer>");
+    expect_parse_refused("\x80\x02}q\x00.", 6, "weights.pt", ML_EFORMAT, "weights.pt");
+}
+
+static void test_otuvec__checks_every_shape_before_reserving_vectors(void) {
+    /* First vector 4 floats, then a tensor of another length after one of a bad dtype: the
+     * shape pass reports the length (sized by the file, not by n x the first length). */
+    ml_tensor_view t[3];
+    good_views(t);
+    int32_t ints[4] = {1, 2, 3, 4};
+    t[1].dtype = ML_DTYPE_I32;
+    t[1].data = ints;
+    t[2].shape[0] = 2;
+    expect_refused(write_st("order.safetensors", t, 3), ML_EFORMAT,
+                   "tensor OTU 7: length 2 (expected 4");
+}
+
 static void remove_tmpdir(void) {
     DIR *d = opendir(tmpdir);
     struct dirent *e;
@@ -215,6 +281,9 @@ int main(void) {
     RUN(test_otuvec__reads_hdf5_layout);
     RUN(test_otuvec__hdf5_errors);
     RUN(test_otuvec__truncated_hdf5_is_a_format_error);
+    RUN(test_otuvec__parse_reads_both_layouts_from_memory);
+    RUN(test_otuvec__parse_refuses_cut_images_and_bad_buffers);
+    RUN(test_otuvec__checks_every_shape_before_reserving_vectors);
     remove_tmpdir();
     TEST_MAIN_END();
 }

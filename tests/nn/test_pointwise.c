@@ -78,9 +78,31 @@ static void test_pointwise__relu_gradient_is_zero_at_zero(void) {
     CHECK(dx[0] == 0.0f && dx[1] == 0.0f);
 }
 
+/* The in-place form gates on the ReLU's output and must equal relu_backward into zeros on
+ * every value, the ReLU's kink (an output of +0) included. */
+static void test_pointwise__inplace_relu_backward_equals_accumulating_form(void) {
+    pw_case c;
+    make_case(&c);
+    float a[N + 2], g[N + 2], out[N + 2], zeroed[N + 2];
+    nn_to_float(a, c.a, N);
+    nn_to_float(g, c.g, N);
+    a[N] = 0.0f, a[N + 1] = -0.0f, g[N] = g[N + 1] = 1.0f;
+    ml__relu_forward(out, a, N + 2);
+    memset(zeroed, 0, sizeof zeroed);
+    ml__relu_backward(zeroed, g, a, N + 2);
+    ml__relu_backward_inplace(g, out, N + 2);
+    size_t n_zero = 0;
+    for (size_t i = 0; i < N + 2; i++) {
+        CHECK(g[i] == zeroed[i]);
+        n_zero += zeroed[i] == 0.0f;
+    }
+    CHECK(n_zero >= 2 && n_zero < N + 2);
+}
+
 int main(void) {
     RUN(test_pointwise__fast_matches_ref);
     RUN(test_pointwise__backward_matches_finite_differences);
     RUN(test_pointwise__relu_gradient_is_zero_at_zero);
+    RUN(test_pointwise__inplace_relu_backward_equals_accumulating_form);
     TEST_MAIN_END();
 }

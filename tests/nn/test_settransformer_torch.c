@@ -2,7 +2,8 @@
  * ragged batch (sets of 5, 1 and 9 OTUs), forward, loss and backward in C, everything exported
  * to a safetensors file that tests/oracle/settransformer_torch.py reloads into the upstream
  * module structure (padded batch_first, src_key_padding_mask, float64) to compare outputs and
- * every gradient, without and with LoRA. Prints SKIP only when Debian's python3 cannot import
+ * every gradient, without LoRA, with LoRA, and with LoRA dropout (the masks C drew exported
+ * too, for the oracle to replay). Prints SKIP only when Debian's python3 cannot import
  * torch, and fails instead when CI=true. */
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "microlens/nn.h"
 #include "microlens/safetensors.h"
 #include "ml_test.h"
+#include "nn/settransformer.h"
 #include "util/rng.h"
 
 #define PYTHON "/usr/bin/python3"
@@ -26,7 +28,8 @@ enum { N_SETS = 3, N_TOKENS = 15, MAX_SET = 9 };
 static const size_t offsets[N_SETS + 1] = {0, 5, 6, 15};
 static const int labels[N_SETS] = {2, 0, 1};
 
-#define MAX_EXPORT 256
+#define MAX_EXPORT 320
+#define LORA_DROPOUT 0.25f
 #define NAME_LEN 128
 
 typedef struct export_list {
@@ -93,8 +96,30 @@ typedef struct case_data {
     int64_t offsets64[N_SETS + 1], labels64[N_SETS];
 } case_data;
 
+enum { CASE_BASE, CASE_LORA, CASE_LORA_DROPOUT };
+static const char *const case_names[] = {"base", "lora", "lora_dropout"};
+
+/* The dropout masks of the last forward, under the adapters' PEFT-style names. */
+static void add_masks(export_list *e, ml_settransformer *m) {
+    static const struct { unsigned bit; const char *name; size_t d_in; } targets[] = {
+        {ML_LORA_Q, "self_attn.q_proj", D_MODEL},    {ML_LORA_K, "self_attn.k_proj", D_MODEL},
+        {ML_LORA_V, "self_attn.v_proj", D_MODEL},    {ML_LORA_OUT, "self_attn.out_proj", D_MODEL},
+        {ML_LORA_LINEAR1, "linear1", D_MODEL},       {ML_LORA_LINEAR2, "linear2", D_FF}};
+    for (size_t l = 0; l < N_LAYERS; l++)
+        for (size_t k = 0; k < sizeof targets / sizeof targets[0]; k++) {
+            const float *mask = ml__settransformer_lora_mask(m, l, targets[k].bit);
+            CHECK(mask != NULL);
+            if (!mask) continue;
+            char name[NAME_LEN];
+            snprintf(name, sizeof name, "base_model.model.transformer.layers.%zu.%s", l,
+                     targets[k].name);
+            add(e, "mask.", name, ML_DTYPE_F32, 2, N_TOKENS, targets[k].d_in, mask);
+        }
+}
+
 /* Builds, runs and exports one case; returns the oracle's exit status. */
-static int run_case(int with_lora, const char *dir) {
+static int run_case(int which, const char *dir) {
+    int with_lora = which != CASE_BASE;
     ml_settransformer_config cfg = ML_SETTRANSFORMER_CONFIG_INIT;
     cfg.d_in = D_IN;
     cfg.d_model = D_MODEL;
@@ -109,12 +134,13 @@ static int run_case(int with_lora, const char *dir) {
     cfg.lora_rank = with_lora ? 3 : 0;
     cfg.lora_alpha = 6.0f;
     cfg.lora_targets = ML_LORA_ALL;
+    cfg.lora_dropout = which == CASE_LORA_DROPOUT ? LORA_DROPOUT : 0.0f;
     ml_settransformer *m = NULL;
     CHECK_STATUS(ml_settransformer_new(&m, &cfg), ML_OK);
     if (!m) return 1;
     ml_settransformer_init(m, 42);
     ml__rng r;
-    ml__rng_seed(&r, with_lora ? 1002 : 1001);
+    ml__rng_seed(&r, 1001 + (uint64_t)which);
     perturb(m, &r);
 
     static case_data c;
@@ -152,13 +178,16 @@ static int run_case(int with_lora, const char *dir) {
     add(&e, "out.", "token_logits", ML_DTYPE_F32, 1, N_TOKENS, 0,
         ml_settransformer_token_logits(m));
     add(&e, "out.", "loss", ML_DTYPE_F64, 0, 0, 0, &loss);
-    char rank[32], alpha[32];
+    if (which == CASE_LORA_DROPOUT) add_masks(&e, m);
+    char rank[32], alpha[32], dropout[32];
     snprintf(rank, sizeof rank, "%zu", cfg.lora_rank);
     snprintf(alpha, sizeof alpha, "%.9g", (double)cfg.lora_alpha);
-    ml_kv meta[] = {{"nhead", "5"}, {"lora_rank", rank}, {"lora_alpha", alpha}};
+    snprintf(dropout, sizeof dropout, "%.9g", (double)cfg.lora_dropout);
+    ml_kv meta[] = {{"nhead", "5"}, {"lora_rank", rank}, {"lora_alpha", alpha},
+                    {"lora_dropout", dropout}};
     char path[256];
-    snprintf(path, sizeof path, "%s/%s.safetensors", dir, with_lora ? "lora" : "base");
-    CHECK_STATUS(ml_safetensors_write(path, e.v, e.n, meta, 3), ML_OK);
+    snprintf(path, sizeof path, "%s/%s.safetensors", dir, case_names[which]);
+    CHECK_STATUS(ml_safetensors_write(path, e.v, e.n, meta, 4), ML_OK);
     ml_settransformer_free(m);
     int status = run_oracle(path);
     unlink(path);
@@ -181,11 +210,15 @@ static int oracle_status(int status) {
 static char tmp_dir[64];
 
 static void test_settransformer_torch__matches_pytorch_without_lora(void) {
-    CHECK_EQ_INT(oracle_status(run_case(0, tmp_dir)), 0);
+    CHECK_EQ_INT(oracle_status(run_case(CASE_BASE, tmp_dir)), 0);
 }
 
 static void test_settransformer_torch__matches_pytorch_with_lora(void) {
-    CHECK_EQ_INT(oracle_status(run_case(1, tmp_dir)), 0);
+    CHECK_EQ_INT(oracle_status(run_case(CASE_LORA, tmp_dir)), 0);
+}
+
+static void test_settransformer_torch__matches_pytorch_with_lora_dropout(void) {
+    CHECK_EQ_INT(oracle_status(run_case(CASE_LORA_DROPOUT, tmp_dir)), 0);
 }
 
 int main(void) {
@@ -196,6 +229,7 @@ int main(void) {
     }
     RUN(test_settransformer_torch__matches_pytorch_without_lora);
     RUN(test_settransformer_torch__matches_pytorch_with_lora);
+    RUN(test_settransformer_torch__matches_pytorch_with_lora_dropout);
     rmdir(tmp_dir);
     TEST_MAIN_END();
 }

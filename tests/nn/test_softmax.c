@@ -62,9 +62,25 @@ static void test_softmax__large_logits_do_not_overflow_and_rows_sum_to_one(void)
     CHECK(p[2] == 0.0f);
 }
 
+/* Rows wider than the 16-lane blocks (the vector body and its tail), computed in place. */
+static void test_softmax__wide_rows_in_place_match_ref(void) {
+    enum { WR = 3, WC = 37 };
+    double s[WR * WC], p[WR * WC];
+    float f[WR * WC];
+    ml__rng r;
+    ml__rng_seed(&r, 9);
+    nn_fill(s, WR * WC, &r, -20, 20);
+    nn_round_to_float(s, WR * WC);
+    nn_to_float(f, s, WR * WC);
+    ml__softmax_forward_ref(p, s, WR, WC);
+    ml__softmax_forward(f, f, WR, WC);
+    CHECK_NEAR(nn_max_diff_fd(f, p, WR * WC), 0.0, NN_FAST_TOL);
+}
+
 int main(void) {
     RUN(test_softmax__fast_matches_ref_forward_and_backward);
     RUN(test_softmax__backward_matches_finite_differences);
     RUN(test_softmax__large_logits_do_not_overflow_and_rows_sum_to_one);
+    RUN(test_softmax__wide_rows_in_place_match_ref);
     TEST_MAIN_END();
 }

@@ -7,12 +7,18 @@ nn.TransformerEncoder of post-LayerNorm nn.TransformerEncoderLayer with batch_fi
 output_projection) plus a linear classifier, in float64, runs the batch PADDED with
 src_key_padding_mask, and compares every output and every gradient. LoRA (when lora_rank > 0)
 is a hand-written parametrization W + (alpha/r) B A on in_proj_weight's q/k/v row slices,
-out_proj, linear1 and linear2, with the base frozen.
+out_proj, linear1 and linear2, with the base frozen. With lora_dropout > 0 the adapters are
+PEFT's LoRA Linear instead, base(x) + (alpha/r) B A dropout(x), with dropout replayed from the
+masks C drew (mask.* tensors, values 0 or 1/(1-p)): forward hooks on linear1/linear2, and for
+self_attn a written-out attention (nn.MultiheadAttention applies in_proj_weight and out_proj
+itself, so its inputs cannot be reached otherwise).
 
 Exit status: 0 all within tolerance, 1 a mismatch (each tensor's max |diff| is printed),
 77 torch cannot be imported."""
 import json
+import math
 import re
+import types
 import struct
 import sys
 
@@ -128,6 +134,77 @@ def add_lora(model, t, rank, alpha):
     return names
 
 
+class DropoutLora(nn.Module):
+    """PEFT's LoRA branch, scale * B A (x * mask), with a fixed (padded) dropout mask."""
+
+    def __init__(self, ab, scale, mask):
+        super().__init__()
+        self.A = nn.Parameter(ab[0])
+        self.B = nn.Parameter(ab[1])
+        self.scale = scale
+        self.mask = mask
+
+    def forward(self, x):
+        return self.scale * (x * self.mask) @ self.A.t() @ self.B.t()
+
+
+def attention_with_lora(self, query, key, value, key_padding_mask=None, need_weights=False,
+                        attn_mask=None, **unused):
+    """Self-attention as nn.MultiheadAttention computes it (batch_first, no dropout), with the
+    LoRA branches of q/k/v and out_proj added to the projections."""
+    assert attn_mask is None and query is key and key is value
+    n_b, n, d = query.shape
+    h = self.num_heads
+    hd = d // h
+    parts = []
+    for k, target in enumerate(("q_proj", "k_proj", "v_proj")):
+        y = F.linear(query, self.in_proj_weight[k * d:(k + 1) * d],
+                     self.in_proj_bias[k * d:(k + 1) * d])
+        if hasattr(self, "lora_" + target):
+            y = y + getattr(self, "lora_" + target)(query)
+        parts.append(y.view(n_b, n, h, hd).transpose(1, 2))
+    q, k_, v = parts
+    scores = q @ k_.transpose(-1, -2) / math.sqrt(hd)
+    scores = scores.masked_fill(key_padding_mask[:, None, None, :], float("-inf"))
+    att = (torch.softmax(scores, -1) @ v).transpose(1, 2).reshape(n_b, n, d)
+    out = F.linear(att, self.out_proj.weight, self.out_proj.bias)
+    if hasattr(self, "lora_out_proj"):
+        out = out + self.lora_out_proj(att)
+    return out, None
+
+
+def add_dropout_lora(model, t, rank, alpha, pad):
+    """Registers PEFT-style adapters with the C masks (pad: (T, k) -> (sets, n_max, k));
+    returns {C name: torch parameter}."""
+    names = {}
+    for i, layer in enumerate(model.transformer.layers):
+        prefix = f"base_model.model.transformer.layers.{i}."
+        sa = layer.self_attn
+        for target, owner, attr in (("self_attn.q_proj", sa, "lora_q_proj"),
+                                    ("self_attn.k_proj", sa, "lora_k_proj"),
+                                    ("self_attn.v_proj", sa, "lora_v_proj"),
+                                    ("self_attn.out_proj", sa, "lora_out_proj"),
+                                    ("linear1", layer, "lora_linear1"),
+                                    ("linear2", layer, "lora_linear2")):
+            a = t.get(f"param.{prefix}{target}.lora_A.weight")
+            if a is None:
+                continue
+            b = t[f"param.{prefix}{target}.lora_B.weight"]
+            mask = pad(t[f"mask.{prefix}{target}"])
+            lora = DropoutLora((torch.tensor(a, dtype=torch.float64),
+                                torch.tensor(b, dtype=torch.float64)), alpha / rank, mask)
+            owner.add_module(attr, lora)
+            names[f"{prefix}{target}.lora_A.weight"] = lora.A
+            names[f"{prefix}{target}.lora_B.weight"] = lora.B
+        sa.forward = types.MethodType(attention_with_lora, sa)
+        for name in ("linear1", "linear2"):
+            if hasattr(layer, "lora_" + name):
+                lora = getattr(layer, "lora_" + name)
+                getattr(layer, name).register_forward_hook(
+                    lambda mod, inp, out, lora=lora: out + lora(inp[0]))
+    return names
+
+
 def compare(label, c, t):
     c = np.asarray(c, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
@@ -150,6 +227,7 @@ def main(path):
     nhead = int(meta["nhead"])
     rank = int(meta.get("lora_rank", "0"))
     alpha = float(meta.get("lora_alpha", "0"))
+    dropout = float(meta.get("lora_dropout", "0"))
     w_in = t["param.input_projection_type1.weight"]
     d_model, d_in = w_in.shape
     n_layers = len({m.group(1) for k in t
@@ -164,18 +242,6 @@ def main(path):
     model.load_state_dict(state, strict=True)
     model.train()  # dropout is 0; train mode keeps PyTorch off its inference fast path
 
-    trainable = {}
-    if rank > 0:
-        for p in model.parameters():
-            p.requires_grad_(False)
-        trainable = add_lora(model, t, rank, alpha)
-        for name in ("classifier.weight", "classifier.bias"):
-            p = model.get_parameter(name)
-            p.requires_grad_(True)
-            trainable[name] = p
-    else:
-        trainable = dict(model.named_parameters())
-
     offsets = t["offsets"]
     n_sets = len(offsets) - 1
     sizes = np.diff(offsets)
@@ -185,6 +251,28 @@ def main(path):
     for s in range(n_sets):
         x[s, :sizes[s]] = torch.tensor(t["x"][offsets[s]:offsets[s + 1]], dtype=torch.float64)
         mask[s, :sizes[s]] = False
+
+    def pad(packed):
+        out = torch.zeros(n_sets, n_max, packed.shape[1], dtype=torch.float64)
+        for s in range(n_sets):
+            out[s, :sizes[s]] = torch.tensor(packed[offsets[s]:offsets[s + 1]],
+                                             dtype=torch.float64)
+        return out
+
+    trainable = {}
+    if rank > 0:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        if dropout > 0:
+            trainable = add_dropout_lora(model, t, rank, alpha, pad)
+        else:
+            trainable = add_lora(model, t, rank, alpha)
+        for name in ("classifier.weight", "classifier.bias"):
+            p = model.get_parameter(name)
+            p.requires_grad_(True)
+            trainable[name] = p
+    else:
+        trainable = dict(model.named_parameters())
 
     emb, class_logits, token_logits = model(x, mask)
     token_logits = token_logits[~mask]  # set by set, token by token: C's packed order
@@ -215,7 +303,8 @@ def main(path):
     if frozen_with_grad:
         print(f"FAIL frozen parameters received gradients in torch: {frozen_with_grad}")
         ok = False
-    print(f"{len(c_grads & torch_grads)} gradients compared, lora_rank {rank}: "
+    print(f"{len(c_grads & torch_grads)} gradients compared, lora_rank {rank}, "
+          f"lora_dropout {dropout:g}: "
           f"{'ok' if ok else 'MISMATCH'}")
     return 0 if ok else 1
 

@@ -1,0 +1,25 @@
+/* simd.h - ML_MULTIVERSION, the attribute that has the compiler build a hot kernel once per
+ * x86-64 level (AVX-512, AVX2, baseline SSE2) and pick the clone when the program loads. The
+ * kernels themselves are plain C loops written for the auto-vectoriser (fixed 16-wide inner
+ * loops over independent accumulators); this header holds no kernel.
+ *
+ * Why clones rather than -march=native for the whole build: the binary stays portable (it runs
+ * on any x86-64 and still uses AVX-512 where there is one) and no build flag changes results.
+ * ISO C mode keeps -ffp-contract=off (no fused multiply-add is formed), and the accumulators
+ * are summed in a fixed order, so every clone does the same IEEE operations in the same order:
+ * results do not depend on which clone runs. */
+#ifndef ML_NN_SIMD_H
+#define ML_NN_SIMD_H
+
+#if (defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 || \
+     defined(__clang__) && __clang_major__ >= 14) &&                \
+    defined(__x86_64__) && defined(__linux__)
+#define ML_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define ML_MULTIVERSION
+#endif
+
+/* Width of the independent accumulators: one AVX-512 register of floats. */
+#define ML_LANES 16
+
+#endif
