@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "flags.h"
+#include "tableflags.h"
 #include "idkey.h"
 #include "microlens/inspect.h"
 #include "microlens/labels.h"
@@ -13,8 +14,9 @@
 #include "microlens/table.h"
 
 typedef struct inspect_flags {
-    const char *labels, *label_col, *group_col, *positive, *format, *rank;
-    bool samples_as_rows, samples_as_columns, json, per_sample, show_raw_ids, quiet;
+    const char *labels, *label_col, *group_col, *positive;
+    bool json, per_sample, show_raw_ids, quiet;
+    cli_table_flags table;
     size_t max_listed;
     cli_idkey_flags key;
 } inspect_flags;
@@ -35,35 +37,6 @@ static const cli_command inspect_cmd = {
     "$XDG_CONFIG_HOME/microlens/id.key. Outliers: modified z-score > 3.5 of each sample's\n"
     "Aitchison distance (CLR, pseudocount 0.5) to the median profile.",
     inspect_examples, 1};
-
-static int parse_format(const char *s, ml_table_format *out) {
-    static const struct { const char *name; ml_table_format f; } names[] = {
-        {"auto", ML_FORMAT_AUTO}, {"tsv", ML_FORMAT_TSV}, {"csv", ML_FORMAT_CSV},
-        {"metaphlan", ML_FORMAT_METAPHLAN}, {"biom-json", ML_FORMAT_BIOM_JSON},
-        {"biom-hdf5", ML_FORMAT_BIOM_HDF5}};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        if (strcmp(s, names[i].name) == 0) {
-            *out = names[i].f;
-            return EXIT_OK;
-        }
-    }
-    return cli_usage_error("--format must be auto, tsv, csv, metaphlan, biom-json or biom-hdf5, "
-                           "got \"%s\"", s);
-}
-
-static int build_read_options(const inspect_flags *f, ml_table_read_options *ro) {
-    if (f->samples_as_rows && f->samples_as_columns)
-        return cli_usage_error("--samples-as-rows and --samples-as-columns exclude each other");
-    if (f->samples_as_rows) ro->orientation = ML_ORIENT_SAMPLES_AS_ROWS;
-    if (f->samples_as_columns) ro->orientation = ML_ORIENT_SAMPLES_AS_COLUMNS;
-    if (f->format) {
-        int rc = parse_format(f->format, &ro->format);
-        if (rc != EXIT_OK) return rc;
-    }
-    if (f->rank && ml_rank_parse(&ro->rank, f->rank) != ML_OK)
-        return cli_usage_error("--rank: %s", ml_error_last()->message);
-    return EXIT_OK;
-}
 
 /* The report's JSON gains the table path, which only the caller knows. */
 static int print_json(const ml_inspect_report *r, const char *path) {
@@ -109,7 +82,7 @@ static int run_inspect(const inspect_flags *f, const char *path) {
     ml_inspect_report *report = NULL;
     const char **hints = NULL;
     ml_table_read_options ro = ML_TABLE_READ_OPTIONS_INIT;
-    if ((rc = build_read_options(f, &ro)) != EXIT_OK) goto done;
+    if ((rc = cli_table_read_options(&f->table, &ro)) != EXIT_OK) goto done;
     if ((st = cli_idkey_resolve(&key, &f->key, f->quiet)) != ML_OK) goto fail;
     if (f->labels) {
         ml_labels_options lo = ML_LABELS_OPTIONS_INIT;
@@ -161,14 +134,7 @@ int cmd_data_inspect(int argc, char **argv) {
          "group if present"},
         {"--positive", "VALUE", CLI_STRING, &f.positive, "label value of the positive class",
          "second class in sorted order"},
-        {"--format", "FMT", CLI_STRING, &f.format,
-         "auto|tsv|csv|metaphlan|biom-json|biom-hdf5", "auto"},
-        {"--samples-as-rows", NULL, CLI_BOOL, &f.samples_as_rows,
-         "TSV/CSV: each row is a sample (skip detection)", NULL},
-        {"--samples-as-columns", NULL, CLI_BOOL, &f.samples_as_columns,
-         "TSV/CSV: each column is a sample (skip detection)", NULL},
-        {"--rank", "RANK", CLI_STRING, &f.rank,
-         "MetaPhlAn rank: kingdom|phylum|class|order|family|genus|species|strain", "species"},
+        CLI_TABLE_FLAGS(f.table),
         {"--json", NULL, CLI_BOOL, &f.json, "print one JSON document on stdout", NULL},
         {"--per-sample", NULL, CLI_BOOL, &f.per_sample,
          "also list every sample: pseudonym, depth, observed features", NULL},

@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "flags.h"
+#include "tableflags.h"
 #include "idkey.h"
 #include "microlens/embed.h"
 #include "progress.h"
@@ -21,9 +22,10 @@
 #define DEFAULT_MAX_THREADS 8
 
 typedef struct embed_flags {
-    const char *weights, *table, *vectors, *out, *format, *rank;
+    const char *weights, *table, *vectors, *out;
     size_t max_otus, batch, threads, heads;
-    bool samples_as_rows, samples_as_columns, json, quiet;
+    bool json, quiet;
+    cli_table_flags table_flags;
     cli_idkey_flags key;
 } embed_flags;
 
@@ -55,38 +57,13 @@ static const cli_command embed_cmd = {
     "for bit the same whatever --threads and --batch.",
     embed_examples, 0};
 
-static int parse_format(const char *s, ml_table_format *out) {
-    static const struct { const char *name; ml_table_format f; } names[] = {
-        {"auto", ML_FORMAT_AUTO}, {"tsv", ML_FORMAT_TSV}, {"csv", ML_FORMAT_CSV},
-        {"metaphlan", ML_FORMAT_METAPHLAN}, {"biom-json", ML_FORMAT_BIOM_JSON},
-        {"biom-hdf5", ML_FORMAT_BIOM_HDF5}};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        if (strcmp(s, names[i].name) == 0) {
-            *out = names[i].f;
-            return EXIT_OK;
-        }
-    }
-    return cli_usage_error("--format must be auto, tsv, csv, metaphlan, biom-json or biom-hdf5, "
-                           "got \"%s\"", s);
-}
-
 static int check_flags(const embed_flags *f, ml_table_read_options *ro) {
     if (!f->weights || !f->table || !f->vectors || !f->out)
         return cli_usage_error("embed needs --weights, --table, --otu-vectors and --out");
     if (f->max_otus == 0 || f->batch == 0)
         return cli_usage_error("--max-otus and --batch must be at least 1");
     if (f->threads > MAX_THREADS) return cli_usage_error("--threads must be at most %d", MAX_THREADS);
-    if (f->samples_as_rows && f->samples_as_columns)
-        return cli_usage_error("--samples-as-rows and --samples-as-columns exclude each other");
-    if (f->samples_as_rows) ro->orientation = ML_ORIENT_SAMPLES_AS_ROWS;
-    if (f->samples_as_columns) ro->orientation = ML_ORIENT_SAMPLES_AS_COLUMNS;
-    if (f->format) {
-        int rc = parse_format(f->format, &ro->format);
-        if (rc != EXIT_OK) return rc;
-    }
-    if (f->rank && ml_rank_parse(&ro->rank, f->rank) != ML_OK)
-        return cli_usage_error("--rank: %s", ml_error_last()->message);
-    return EXIT_OK;
+    return cli_table_read_options(&f->table_flags, ro);
 }
 
 static int print_json(const embed_flags *f, const ml_embed_summary *s,
@@ -216,14 +193,7 @@ int cmd_embed(int argc, char **argv) {
          "one per CPU, at most 8"},
         {"--heads", "H", CLI_SIZE, &f.heads, "attention heads, if the file has no nhead",
          "the file's __metadata__ nhead"},
-        {"--format", "FMT", CLI_STRING, &f.format,
-         "table format: auto|tsv|csv|metaphlan|biom-json|biom-hdf5", "auto"},
-        {"--samples-as-rows", NULL, CLI_BOOL, &f.samples_as_rows,
-         "TSV/CSV: each row is a sample (skip detection)", NULL},
-        {"--samples-as-columns", NULL, CLI_BOOL, &f.samples_as_columns,
-         "TSV/CSV: each column is a sample (skip detection)", NULL},
-        {"--rank", "RANK", CLI_STRING, &f.rank,
-         "MetaPhlAn rank: kingdom|phylum|class|order|family|genus|species|strain", "species"},
+        CLI_TABLE_FLAGS(f.table_flags),
         {"--json", NULL, CLI_BOOL, &f.json, "print a JSON summary on stdout", NULL},
         {"--quiet", NULL, CLI_BOOL, &f.quiet, "no notices or progress on stderr", NULL},
         CLI_IDKEY_FLAGS(f.key),

@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "flags.h"
+#include "tableflags.h"
 #include "progress.h"
 #include "microlens/evaluate.h"
 #include "microlens/labels.h"
@@ -17,12 +18,12 @@
 #define UNSET ((size_t)-1)
 
 typedef struct evaluate_flags {
-    const char *features, *labels, *label_col, *group_col, *positive, *format, *rank;
+    const char *features, *labels, *label_col, *group_col, *positive;
     const char *model, *C, *penalty, *l1_ratio, *class_weight, *trees, *max_depth, *hidden,
         *epochs, *lr, *transform, *grid, *folds_out, *save_model;
     double pseudocount;
     bool has_pseudocount_default, no_scale, nested, logo, json, quiet;
-    bool samples_as_rows, samples_as_columns;
+    cli_table_flags table;
     size_t cv, repeats, inner_cv;
     uint64_t seed;
 } evaluate_flags;
@@ -140,35 +141,6 @@ static int build_options(const evaluate_flags *f, ml_evaluate_options *o) {
     return rc;
 }
 
-static int parse_format(const char *s, ml_table_format *out) {
-    static const struct { const char *name; ml_table_format f; } names[] = {
-        {"auto", ML_FORMAT_AUTO}, {"tsv", ML_FORMAT_TSV}, {"csv", ML_FORMAT_CSV},
-        {"metaphlan", ML_FORMAT_METAPHLAN}, {"biom-json", ML_FORMAT_BIOM_JSON},
-        {"biom-hdf5", ML_FORMAT_BIOM_HDF5}};
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        if (strcmp(s, names[i].name) == 0) {
-            *out = names[i].f;
-            return EXIT_OK;
-        }
-    }
-    return cli_usage_error("--format must be auto, tsv, csv, metaphlan, biom-json or biom-hdf5, "
-                           "got \"%s\"", s);
-}
-
-static int build_read_options(const evaluate_flags *f, ml_table_read_options *ro) {
-    if (f->samples_as_rows && f->samples_as_columns)
-        return cli_usage_error("--samples-as-rows and --samples-as-columns exclude each other");
-    if (f->samples_as_rows) ro->orientation = ML_ORIENT_SAMPLES_AS_ROWS;
-    if (f->samples_as_columns) ro->orientation = ML_ORIENT_SAMPLES_AS_COLUMNS;
-    if (f->format) {
-        int rc = parse_format(f->format, &ro->format);
-        if (rc != EXIT_OK) return rc;
-    }
-    if (f->rank && ml_rank_parse(&ro->rank, f->rank) != ML_OK)
-        return cli_usage_error("--rank: %s", ml_error_last()->message);
-    return EXIT_OK;
-}
-
 /* Inputs the library cannot know about are added to its JSON document. */
 static int print_json(const char *lib_json, const evaluate_flags *f, const ml_labels *l) {
     json_error_t err;
@@ -230,7 +202,7 @@ static int save_outputs(const ml_evaluation *e, const ml_table *t, const ml_join
 
 static int read_inputs(const evaluate_flags *f, ml_table **t, ml_labels **l, ml_join **j) {
     ml_table_read_options ro = ML_TABLE_READ_OPTIONS_INIT;
-    int rc = build_read_options(f, &ro), st;
+    int rc = cli_table_read_options(&f->table, &ro), st;
     if (rc != EXIT_OK) return rc;
     ml_labels_options lo = ML_LABELS_OPTIONS_INIT;
     lo.label_col = f->label_col;
@@ -339,14 +311,7 @@ int cmd_evaluate(int argc, char **argv) {
          "write sample_index,repeat,fold (0-based table row) as CSV", NULL},
         {"--save-model", "DIR", CLI_STRING, &f.save_model,
          "refit on all labelled samples; write DIR/model.safetensors + DIR/card.json", NULL},
-        {"--format", "FMT", CLI_STRING, &f.format,
-         "auto|tsv|csv|metaphlan|biom-json|biom-hdf5", "auto"},
-        {"--samples-as-rows", NULL, CLI_BOOL, &f.samples_as_rows,
-         "TSV/CSV: each row is a sample (skip detection)", NULL},
-        {"--samples-as-columns", NULL, CLI_BOOL, &f.samples_as_columns,
-         "TSV/CSV: each column is a sample (skip detection)", NULL},
-        {"--rank", "RANK", CLI_STRING, &f.rank,
-         "MetaPhlAn rank: kingdom|phylum|class|order|family|genus|species|strain", "species"},
+        CLI_TABLE_FLAGS(f.table),
         {"--json", NULL, CLI_BOOL, &f.json, "print one JSON document on stdout", NULL},
         {"--quiet", NULL, CLI_BOOL, &f.quiet, "no notices or progress on stderr", NULL},
     };
