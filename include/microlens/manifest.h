@@ -123,6 +123,14 @@ typedef struct ml_verify_result {
 ml_status ml_checkpoint_verify(const char *dir, const ml_verify_options *opts,
                                ml_verify_result *result);
 
+/* ^For a weights file outside a checkpoint of ours (embed --weights, train --init): when a
+ * MANIFEST sits in the same folder, or a signature is required, verifies that folder as
+ * ml_checkpoint_verify does (other files in the folder are allowed) AND that the MANIFEST lists
+ * the weights file itself, so an unrelated MANIFEST cannot vouch for it. *was_checked (may be
+ * NULL) says whether a MANIFEST was checked. ^ML_EINTEGRITY naming the file on any failure. */
+ml_status ml_weights_verify(const char *weights_path, const ml_verify_options *opts,
+                            bool *was_checked);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,7 @@
 #include "tableflags.h"
 #include "idkey.h"
 #include "microlens/embed.h"
+#include "microlens/manifest.h"
 #include "progress.h"
 
 /* Most OTU rows in one forward pass: about 80 MB of activations for the large model
@@ -22,9 +23,9 @@
 #define DEFAULT_MAX_THREADS 8
 
 typedef struct embed_flags {
-    const char *weights, *table, *vectors, *out;
+    const char *weights, *table, *vectors, *out, *pubkey;
     size_t max_otus, batch, threads, heads;
-    bool json, quiet;
+    bool json, quiet, require_signature;
     cli_table_flags table_flags;
     cli_idkey_flags key;
 } embed_flags;
@@ -46,6 +47,9 @@ static const cli_command embed_cmd = {
     "the head count from __metadata__ nhead or --heads. A PyTorch .pt checkpoint is refused:\n"
     "convert it with tools/convert-upstream-checkpoint. Any missing, extra or misshapen tensor\n"
     "is an error.\n"
+    "If a MANIFEST sits beside the weights, the folder is verified first and must list the\n"
+    "weights file (a flipped byte is refused, exit 4); with --require-signature (or\n"
+    "MICROLENS_REQUIRE_SIGNATURE=1) a valid MANIFEST.sig checked with --pubkey is required.\n"
     "--otu-vectors: safetensors with one [D] tensor per OTU ID (as `microlens synth` writes),\n"
     "or HDF5 in the upstream layout /embeddings/<OTU_ID>. OTU IDs match exactly.\n"
     "A sample's set holds the OTUs with a value > 0 that have a vector; past --max-otus it keeps\n"
@@ -139,6 +143,10 @@ static int run_embed(const embed_flags *f) {
                                                                : f->batch * f->max_otus;
     if (lo.max_tokens < f->max_otus) lo.max_tokens = f->max_otus;
     if ((st = cli_idkey_resolve(&key, &f->key, f->quiet)) != ML_OK) goto fail;
+    ml_verify_options vo = ML_VERIFY_OPTIONS_INIT;
+    vo.pubkey_path = f->pubkey;
+    vo.require_signature = f->require_signature || cli_env_flag("MICROLENS_REQUIRE_SIGNATURE");
+    if ((st = ml_weights_verify(f->weights, &vo, NULL)) != ML_OK) goto fail;
     if ((st = ml_settransformer_load(&model, f->weights, &lo)) != ML_OK) goto fail;
     if ((st = ml_otuvec_read(&vectors, f->vectors)) != ML_OK) goto fail;
     if ((st = ml_table_read(&table, f->table, &ro)) != ML_OK) goto fail;
@@ -193,6 +201,10 @@ int cmd_embed(int argc, char **argv) {
          "one per CPU, at most 8"},
         {"--heads", "H", CLI_SIZE, &f.heads, "attention heads, if the file has no nhead",
          "the file's __metadata__ nhead"},
+        {"--pubkey", "KEY.pub", CLI_STRING, &f.pubkey,
+         "Ed25519 public key to check the weights folder's MANIFEST.sig", NULL},
+        {"--require-signature", NULL, CLI_BOOL, &f.require_signature,
+         "refuse weights without a valid signature (also MICROLENS_REQUIRE_SIGNATURE=1)", NULL},
         CLI_TABLE_FLAGS(f.table_flags),
         {"--json", NULL, CLI_BOOL, &f.json, "print a JSON summary on stdout", NULL},
         {"--quiet", NULL, CLI_BOOL, &f.quiet, "no notices or progress on stderr", NULL},

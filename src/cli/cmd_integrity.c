@@ -126,11 +126,6 @@ static const cli_command verify_cmd = {
     "checks too. Formats and rules: docs/integrity.md.",
     verify_examples, 1};
 
-static int require_from_env(void) {
-    const char *v = getenv("MICROLENS_REQUIRE_SIGNATURE");
-    return v && v[0] && strcmp(v, "0") != 0; /* fail closed on values we do not know */
-}
-
 static int print_verify_json(const char *dir, const verify_flags *f, const ml_verify_result *r,
                              int st) {
     const char *verdict = st == ML_OK ? "ok" : st == ML_EINTEGRITY ? "refused" : "error";
@@ -179,7 +174,7 @@ int cmd_verify(int argc, char **argv) {
     };
     int rc = cli_parse(argc, argv, &verify_cmd, flags, sizeof flags / sizeof *flags, pos);
     if (rc != EXIT_OK) return rc < 0 ? EXIT_OK : rc;
-    if (require_from_env()) f.require_signature = true;
+    if (cli_env_flag("MICROLENS_REQUIRE_SIGNATURE")) f.require_signature = true;
     ml_verify_options o = ML_VERIFY_OPTIONS_INIT;
     o.pubkey_path = f.pubkey;
     o.require_signature = f.require_signature;

@@ -11,5 +11,6 @@ int cmd_manifest(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_evaluate(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 #endif

@@ -24,6 +24,11 @@ int cli_usage_error(const char *fmt, ...) {
     return EXIT_USAGE;
 }
 
+bool cli_env_flag(const char *name) {
+    const char *v = getenv(name);
+    return v && v[0] && strcmp(v, "0") != 0;
+}
+
 int cli_exit_code_for_status(int status) {
     switch ((ml_status)status) {
     case ML_OK: return EXIT_OK;

@@ -55,6 +55,10 @@ void cli_print_help(const cli_command *cmd, const cli_flag *flags, size_t n_flag
 int cli_exit_code_for_status(int status);
 int cli_fail(int status);
 
+/* True when the environment variable is set to anything but "" or "0": switches that tighten
+ * security (MICROLENS_REQUIRE_SIGNATURE) fail closed on values we do not know. */
+bool cli_env_flag(const char *name);
+
 /* Prints "microlens: usage: ..." and returns EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -24,6 +24,7 @@ static const command_entry commands[] = {
     {"sign", NULL, cmd_sign, "sign a checkpoint's MANIFEST with an Ed25519 key (MANIFEST.sig)"},
     {"verify", NULL, cmd_verify, "verify a checkpoint folder's MANIFEST hashes and signature"},
     {"evaluate", NULL, cmd_evaluate, "cross-validate a classifier (leakage-safe, nested, grouped)"},
+    {"train", NULL, cmd_train, "train an MLP or the set transformer into a run folder (checkpoints, resume)"},
 };
 
 static void print_usage(FILE *out) {

@@ -56,7 +56,7 @@ typedef struct model_w {
 typedef struct layer_act {
     float *qkv;          /* (T, 3d) in_proj output */
     float *att;          /* (T, d) attention output, heads concatenated */
-    float *probs;        /* softmax blocks, see attention.h */
+    float *probs;        /* softmax blocks, see attention.h (NULL without gradients) */
     float *r1, *y1;      /* (T, d) x + out_proj(att), norm1 of it */
     float *h;            /* (T, d_ff) linear1 output, ReLU applied in place */
     float *r2, *out;     /* (T, d) y1 + linear2(h), norm2 of it */
@@ -78,6 +78,7 @@ struct ml_settransformer {
     float *dx_a, *dx_b, *dqkv, *datt, *dr1, *dy1, *dr2, *dh, *dp, *du;
     float *dtok, *demb, *dlogits;
     float *lora_xd;          /* (T, max(d_model, d_ff)) dropped-out adapter input, scratch */
+    float *att_scratch;      /* attention forward's packed K^T, V^T and score rows */
     ml__rng dropout_rng;     /* LoRA dropout masks: stream 2 of the init seed */
     int is_training;         /* forward_backward draws dropout masks (ignored without dropout) */
     int dropout_on;          /* the last forward applied masks (backward must use them) */
@@ -272,11 +273,10 @@ static int has_dropout(const ml_settransformer_config *c) {
 
 static void carve_layer(carver *cv, layer_act *a, const ml_settransformer_config *c) {
     size_t T = c->max_tokens, d = c->d_model, ff = c->d_ff;
-    size_t probs = c->has_grad ? max_sum_squares(T, c->max_set_tokens)
-                               : mul_sat(c->max_set_tokens, c->max_set_tokens);
+    size_t probs = c->has_grad ? max_sum_squares(T, c->max_set_tokens) : 0;
     a->qkv = carve(cv, mul_sat(T, 3 * d));
     a->att = carve(cv, mul_sat(T, d));
-    a->probs = carve(cv, mul_sat(c->n_heads, probs));
+    a->probs = probs ? carve(cv, mul_sat(c->n_heads, probs)) : NULL;
     a->r1 = carve(cv, mul_sat(T, d));
     a->y1 = carve(cv, mul_sat(T, d));
     a->h = carve(cv, mul_sat(T, ff));
@@ -310,6 +310,7 @@ static size_t carve_acts(ml_settransformer *m, float *base) {
     }
     if (m->la && !c->has_grad)
         for (size_t l = 1; l < c->n_layers; l++) m->la[l] = m->la[0];
+    m->att_scratch = carve(&cv, ml__attention_scratch_size(c->max_set_tokens, d, c->n_heads));
     m->tok_logits = carve(&cv, T);
     m->emb = carve(&cv, mul_sat(S, d));
     m->cls_logits = carve(&cv, mul_sat(S, c->n_classes));
@@ -587,8 +588,8 @@ static void layer_forward(ml_settransformer *m, size_t l) {
     lora_fwd(m, l, LQ, a->qkv, 3 * d, x);
     lora_fwd(m, l, LK, a->qkv + d, 3 * d, x);
     lora_fwd(m, l, LV, a->qkv + 2 * d, 3 * d, x);
-    ml__attention_forward(a->att, a->probs, a->qkv, m->offsets, m->n_sets, d, c->n_heads,
-                          c->has_grad);
+    ml__attention_forward(a->att, a->probs, m->att_scratch, a->qkv, m->offsets, m->n_sets, d,
+                          c->n_heads);
     linear_sets(m, a->r1, a->att, p->out_w, p->out_b, d, d);
     lora_fwd(m, l, LOUT, a->r1, d, a->att);
     ml__residual_forward(a->r1, a->r1, x, T * d); /* x is not read after this line */

@@ -19,6 +19,22 @@
 #define ML_MULTIVERSION
 #endif
 
+/* For the helpers of a multiversioned kernel: inlined, they are compiled for each clone's
+ * instruction set; left out of line they would be baseline code (and fmaf a libm call). */
+#if defined(__GNUC__) || defined(__clang__)
+#define ML_KERNEL_INLINE static inline __attribute__((always_inline))
+#else
+#define ML_KERNEL_INLINE static inline
+#endif
+
+/* Complete unrolling of a short fixed loop (GCC's pragma; other compilers decide alone). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define ML_PRAGMA(x) _Pragma(#x)
+#define ML_UNROLL(n) ML_PRAGMA(GCC unroll n)
+#else
+#define ML_UNROLL(n)
+#endif
+
 /* Width of the independent accumulators: one AVX-512 register of floats. */
 #define ML_LANES 16
 

@@ -7,6 +7,8 @@
 
 /* p, s: (rows, cols); p may alias s. Max-subtracted, so large logits do not overflow. */
 void ml__softmax_forward(float *p, const float *s, size_t rows, size_t cols);
+/* x[j] = exp(x[j] - max x) in place; returns the sum (the unnormalised softmax of one row). */
+float ml__softmax_exp_inplace(float *x, size_t n);
 /* Accumulates ds += p * (dp - sum_j dp_j p_j) row by row; ds may alias dp (then it is
  * overwritten with the gradient instead of accumulated into). */
 void ml__softmax_backward(float *ds, const float *dp, const float *p, size_t rows, size_t cols);

@@ -1,6 +1,7 @@
 /* signature.c - Ed25519 keys (OpenSSL), MANIFEST.sig signing and checking, and the one
  * verification call that loaders use; hashing files is manifest.c's job, not this file's. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -349,5 +350,56 @@ done:
     if (result) *result = r;
     if (dirfd >= 0) close(dirfd);
     free(bytes);
+    return st;
+}
+
+/* True if a MANIFEST line "<64 hex>  <size>  <name>" names exactly `name`. */
+static bool manifest_lists(const char *bytes, size_t len, const char *name) {
+    size_t name_len = strlen(name);
+    for (size_t pos = 0; pos < len;) {
+        const char *line = bytes + pos;
+        const char *nl = memchr(line, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - line) : len - pos;
+        pos += n + 1;
+        size_t i = 64;
+        if (n < i + 2 || line[i] != ' ' || line[i + 1] != ' ') continue;
+        i += 2;
+        while (i < n && line[i] >= '0' && line[i] <= '9') i++;
+        if (i + 2 > n || line[i] != ' ' || line[i + 1] != ' ') continue;
+        i += 2;
+        if (n - i == name_len && memcmp(line + i, name, name_len) == 0) return true;
+    }
+    return false;
+}
+
+ml_status ml_weights_verify(const char *weights_path, const ml_verify_options *opts,
+                            bool *was_checked) {
+    ml_verify_options o = ML_VERIFY_OPTIONS_INIT;
+    if (opts) o = *opts;
+    o.allow_extra_files = true; /* weights may sit in a folder of other things */
+    const char *slash = strrchr(weights_path, '/');
+    const char *base = slash ? slash + 1 : weights_path;
+    size_t dir_len = slash ? (size_t)(slash - weights_path) : 1;
+    char *dir = malloc(dir_len + sizeof ML_MANIFEST_NAME + 2);
+    if (!dir) return ML_NOMEM();
+    memcpy(dir, slash ? weights_path : ".", dir_len);
+    if (slash && dir_len == 0) dir[dir_len++] = '/';
+    snprintf(dir + dir_len, sizeof ML_MANIFEST_NAME + 2, "/%s", ML_MANIFEST_NAME);
+    struct stat sb;
+    bool present = lstat(dir, &sb) == 0;
+    char *bytes = NULL;
+    size_t len = 0;
+    ml_status st = ML_OK;
+    if (present || o.require_signature) {
+        st = ml__file_read(dir, ML_MANIFEST_MAX_BYTES, &bytes, &len);
+        dir[dir_len] = '\0';
+        if (st == ML_OK || st == ML_ENOTFOUND) st = ml_checkpoint_verify(dir, &o, NULL);
+        if (st == ML_OK && !manifest_lists(bytes, len, base))
+            st = ML_FAIL(ML_EINTEGRITY, "%s/%s: the folder's MANIFEST does not list %s "
+                         "(expected the weights to be covered by it)", dir, base, base);
+    }
+    if (st == ML_OK && was_checked) *was_checked = present || o.require_signature;
+    free(bytes);
+    free(dir);
     return st;
 }

@@ -107,4 +107,23 @@ run 3 "$MICROLENS" embed --weights "$T/model.safetensors" --otu-vectors "$T/shor
 expect_in "$T/err" "OTU vectors have length 4 but the model's input_projection_type1 takes 8"
 run 3 "$MICROLENS" embed "${common[@]}" --table "$T/absent.tsv" --out "$T/x.tsv"
 [[ ! -e $T/x.tsv ]] || expect_eq present absent "output after a refusal"
+
+# Weights beside a MANIFEST are verified first; the MANIFEST must list them.
+mkdir -p "$T/ck" && cp "$T/model.safetensors" "$T/ck/"
+ck=(--otu-vectors "$T/vec.safetensors" --table "$T/t.tsv" --samples-as-columns --out "$T/k.tsv")
+run 0 "$MICROLENS" manifest "$T/ck"
+run 0 "$MICROLENS" embed --weights "$T/ck/model.safetensors" "${ck[@]}"
+run 4 "$MICROLENS" embed --weights "$T/ck/model.safetensors" "${ck[@]}" --require-signature
+expect_in "$T/err" "signature"
+MICROLENS_REQUIRE_SIGNATURE=1 run 4 "$MICROLENS" embed --weights "$T/ck/model.safetensors" "${ck[@]}"
+run 0 "$MICROLENS" keygen --out "$T/sk"
+run 0 "$MICROLENS" sign "$T/ck" --key "$T/sk"
+run 0 "$MICROLENS" embed --weights "$T/ck/model.safetensors" "${ck[@]}" --require-signature --pubkey "$T/sk.pub"
+cp "$T/model.safetensors" "$T/ck/other.safetensors"
+run 4 "$MICROLENS" embed --weights "$T/ck/other.safetensors" "${ck[@]}"
+expect_in "$T/err" "other.safetensors"
+rm "$T/ck/other.safetensors" "$T/ck/MANIFEST.sig"
+/usr/bin/python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[-1]^=1; open(p,"wb").write(b)' "$T/ck/model.safetensors"
+run 4 "$MICROLENS" embed --weights "$T/ck/model.safetensors" "${ck[@]}"
+expect_in "$T/err" "model.safetensors"
 finish
