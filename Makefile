@@ -42,9 +42,20 @@ demo:
 	@$(MICROLENS) synth --out out/demo/synthetic --seed 42
 	@$(MICROLENS) data inspect out/demo/synthetic/table.tsv \
 	    --labels out/demo/synthetic/labels.csv --json --quiet > out/demo/synthetic-inspect.json
+	@echo "== microlens train (small set transformer on the synthetic cohort; MLP on ECAM CLR features) =="
+	@rm -rf out/demo/runs
+	@$(MICROLENS) train --table out/demo/synthetic/table.tsv --labels out/demo/synthetic/labels.csv \
+	    --model settransformer --otu-vectors out/demo/synthetic/otu_vectors.safetensors \
+	    --d-model 20 --layers 3 --heads 5 --ff 80 --max-otus 256 --epochs 20 --batch 16 --lr 3e-4 \
+	    --eval-every 30 --checkpoint-every 60 --keep 2 --out out/demo/runs/synth-settransformer
+	@$(MICROLENS) train --table data/ecam/feature-table.biom --labels data/ecam/sample-metadata.tsv \
+	    --label-col delivery --group-col studyid --model mlp --hidden 64 --epochs 10 --batch 32 \
+	    --lr 3e-4 --eval-every 25 --checkpoint-every 50 --keep 2 --out out/demo/runs/ecam-mlp
+	@$(MICROLENS) verify out/demo/runs/ecam-mlp/checkpoints/$$(ls out/demo/runs/ecam-mlp/checkpoints | tail -1)
 	@echo
 	@echo "demo outputs: out/demo/ (ecam-inspect.txt/.json, ecam-evaluate.txt, ecam-folds.csv,"
-	@echo "  ecam-logreg/ (model bundle), synthetic/, synthetic-inspect.json)"
+	@echo "  ecam-logreg/ (model bundle), synthetic/, synthetic-inspect.json, runs/ (training runs:"
+	@echo "  run.sqlite + verified checkpoints))"
 
 # Every test, under AddressSanitizer + UndefinedBehaviorSanitizer. The optimised build comes
 # first: -O2 sees warnings (maybe-uninitialized, format-truncation) that -O0 does not.
