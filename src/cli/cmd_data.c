@@ -74,50 +74,34 @@ static int print_text(const ml_inspect_report *r, const char *path) {
 }
 
 static int run_inspect(const inspect_flags *f, const char *path) {
+    if (!f->labels && (f->label_col || f->group_col || f->positive))
+        return cli_usage_error("--label-col, --group-col and --positive need --labels");
     int rc = EXIT_OK, st;
     ml_pseudonym_key *key = NULL;
     ml_labels *labels = NULL;
     ml_table *table = NULL;
     ml_join *join = NULL;
     ml_inspect_report *report = NULL;
-    const char **hints = NULL;
-    ml_table_read_options ro = ML_TABLE_READ_OPTIONS_INIT;
-    if ((rc = cli_table_read_options(&f->table, &ro)) != EXIT_OK) goto done;
-    if ((st = cli_idkey_resolve(&key, &f->key, f->quiet)) != ML_OK) goto fail;
-    if (f->labels) {
-        ml_labels_options lo = ML_LABELS_OPTIONS_INIT;
-        lo.label_col = f->label_col;
-        lo.group_col = f->group_col;
-        if ((st = ml_labels_read(&labels, f->labels, &lo)) != ML_OK) goto fail;
-        size_t n = ml_labels_count(labels);
-        if (!(hints = malloc((n ? n : 1) * sizeof *hints))) {
-            fprintf(stderr, "microlens: out of memory\n");
-            rc = EXIT_FAILURE_RUNTIME;
-            goto done;
-        }
-        for (size_t i = 0; i < n; i++) hints[i] = ml_labels_raw_id(labels, i);
-        ro.hint_sample_ids = hints;
-        ro.n_hint_sample_ids = n;
-    } else if (f->label_col || f->group_col || f->positive) {
-        rc = cli_usage_error("--label-col, --group-col and --positive need --labels");
+    if ((st = cli_idkey_resolve(&key, &f->key, f->quiet)) != ML_OK) {
+        rc = cli_fail(st);
         goto done;
     }
-    if ((st = ml_table_read(&table, path, &ro)) != ML_OK) goto fail;
-    if (labels && (st = ml_join_new(&join, table, labels, f->positive)) != ML_OK) goto fail;
+    cli_label_inputs in = {f->labels, f->label_col, f->group_col, f->positive};
+    if ((rc = cli_read_labelled_table(&f->table, path, &in, &table, &labels, &join)) != EXIT_OK)
+        goto done;
     ml_inspect_options io = ML_INSPECT_OPTIONS_INIT;
     io.show_raw_ids = f->show_raw_ids;
     io.per_sample = f->per_sample;
     if (f->max_listed != (size_t)-1) io.max_listed = f->max_listed;
-    if ((st = ml_inspect(&report, table, labels, join, key, &io)) != ML_OK) goto fail;
+    if ((st = ml_inspect(&report, table, labels, join, key, &io)) != ML_OK) {
+        rc = cli_fail(st);
+        goto done;
+    }
     rc = f->json ? print_json(report, path) : print_text(report, path);
-    goto done;
-fail:
-    rc = cli_fail(st);
 done:
     ml_inspect_report_free(report);
     ml_join_free(join);
     ml_table_free(table);
-    free(hints);
     ml_labels_free(labels);
     ml_pseudonym_key_free(key);
     return rc;

@@ -201,27 +201,8 @@ static int save_outputs(const ml_evaluation *e, const ml_table *t, const ml_join
 }
 
 static int read_inputs(const evaluate_flags *f, ml_table **t, ml_labels **l, ml_join **j) {
-    ml_table_read_options ro = ML_TABLE_READ_OPTIONS_INIT;
-    int rc = cli_table_read_options(&f->table, &ro), st;
-    if (rc != EXIT_OK) return rc;
-    ml_labels_options lo = ML_LABELS_OPTIONS_INIT;
-    lo.label_col = f->label_col;
-    lo.group_col = f->group_col;
-    if ((st = ml_labels_read(l, f->labels, &lo)) != ML_OK) return cli_fail(st);
-    size_t n = ml_labels_count(*l);
-    const char **hints = malloc((n ? n : 1) * sizeof *hints);
-    if (!hints) {
-        fprintf(stderr, "microlens: out of memory\n");
-        return EXIT_FAILURE_RUNTIME;
-    }
-    for (size_t i = 0; i < n; i++) hints[i] = ml_labels_raw_id(*l, i);
-    ro.hint_sample_ids = hints;
-    ro.n_hint_sample_ids = n;
-    st = ml_table_read(t, f->features, &ro);
-    free(hints);
-    if (st != ML_OK) return cli_fail(st);
-    if ((st = ml_join_new(j, *t, *l, f->positive)) != ML_OK) return cli_fail(st);
-    return EXIT_OK;
+    cli_label_inputs in = {f->labels, f->label_col, f->group_col, f->positive};
+    return cli_read_labelled_table(&f->table, f->features, &in, t, l, j);
 }
 
 /* A group column (named, or the labels' default "group") means grouped folds. */

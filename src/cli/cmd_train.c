@@ -285,26 +285,9 @@ static int build_options(const train_flags *f, ml_train_options *o) {
 
 static int read_inputs(const train_flags *f, const ml_train_options *o, ml_table **t,
                        ml_labels **l, ml_join **j, ml_otuvec **v) {
-    ml_table_read_options ro = ML_TABLE_READ_OPTIONS_INIT;
-    int rc = cli_table_read_options(&f->tf, &ro), st;
+    cli_label_inputs in = {f->labels, f->label_col, f->group_col, f->positive};
+    int rc = cli_read_labelled_table(&f->tf, f->table, &in, t, l, j), st;
     if (rc != EXIT_OK) return rc;
-    ml_labels_options lo = ML_LABELS_OPTIONS_INIT;
-    lo.label_col = f->label_col;
-    lo.group_col = f->group_col;
-    if ((st = ml_labels_read(l, f->labels, &lo)) != ML_OK) return cli_fail(st);
-    size_t n = ml_labels_count(*l);
-    const char **hints = malloc((n ? n : 1) * sizeof *hints);
-    if (!hints) {
-        fprintf(stderr, "microlens: out of memory\n");
-        return EXIT_FAILURE_RUNTIME;
-    }
-    for (size_t i = 0; i < n; i++) hints[i] = ml_labels_raw_id(*l, i);
-    ro.hint_sample_ids = hints;
-    ro.n_hint_sample_ids = n;
-    st = ml_table_read(t, f->table, &ro);
-    free(hints);
-    if (st != ML_OK) return cli_fail(st);
-    if ((st = ml_join_new(j, *t, *l, f->positive)) != ML_OK) return cli_fail(st);
     if (o->model == ML_TRAIN_SETTRANSFORMER && (st = ml_otuvec_read(v, f->vectors)) != ML_OK)
         return cli_fail(st);
     return EXIT_OK;

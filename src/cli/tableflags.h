@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 
+#include "microlens/labels.h"
 #include "microlens/table.h"
 
 typedef struct cli_table_flags {
@@ -25,5 +26,19 @@ typedef struct cli_table_flags {
 /* Fills ro's format, orientation and rank; prints the problem and returns EXIT_USAGE on a bad
  * value or contradictory flags, EXIT_OK otherwise. */
 int cli_table_read_options(const cli_table_flags *f, ml_table_read_options *ro);
+
+/* The label-file side of a command's inputs. */
+typedef struct cli_label_inputs {
+    const char *path;      /* --labels; NULL: no labels (then *l and *j stay NULL) */
+    const char *label_col; /* --label-col */
+    const char *group_col; /* --group-col */
+    const char *positive;  /* --positive */
+} cli_label_inputs;
+
+/* Reads the labels (if any), then the table with the labels' IDs as orientation hints, then
+ * joins them. Prints the failure and returns its exit code; on failure the caller still frees
+ * whatever of *t, *l, *j was set. */
+int cli_read_labelled_table(const cli_table_flags *f, const char *table_path,
+                            const cli_label_inputs *in, ml_table **t, ml_labels **l, ml_join **j);
 
 #endif
