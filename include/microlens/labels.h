@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "microlens/error.h"
+#include "microlens/pseudonym.h"
 #include "microlens/table.h"
 
 #ifdef __cplusplus
@@ -56,6 +57,13 @@ typedef struct ml_join ml_join;
  * label is a missing-value marker has no class. ML_EINVAL if positive names no class present
  * (the message lists the classes). *out untouched on failure; t and l may be freed after. */
 ml_status ml_join_new(ml_join **out, const ml_table *t, const ml_labels *l, const char *positive);
+/* ^As ml_join_new, for tables whose IDs may already be pseudonyms (an embeddings file):
+ * when key is given and EVERY table sample ID has the pseudonym shape, each label ID is
+ * pseudonymised with key and matched against them (a label ID that already is a pseudonym
+ * is matched as it stands, never hashed again); otherwise raw IDs are matched. key NULL:
+ * exactly ml_join_new. With the wrong key nothing matches: every sample is without label. */
+ml_status ml_join_new_keyed(ml_join **out, const ml_table *t, const ml_labels *l,
+                            const char *positive, const ml_pseudonym_key *key);
 void ml_join_free(ml_join *j); /* NULL: no-op */
 
 size_t ml_join_n_samples(const ml_join *j);                      /* the table's sample count */

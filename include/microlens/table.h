@@ -3,6 +3,7 @@
 #ifndef MICROLENS_TABLE_H
 #define MICROLENS_TABLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,9 +45,14 @@ typedef struct ml_table_read_options {
      * axis whose names match them. Borrowed for the duration of the call. */
     const char *const *hint_sample_ids;
     size_t n_hint_sample_ids;
+    /* Feature matrices such as embeddings: any finite value, negatives included; default
+     * false (abundances: a negative value is an error). TSV/CSV only; the MetaPhlAn and BIOM
+     * readers ignore it and always refuse negatives. */
+    bool allow_negative;
 } ml_table_read_options;
 #define ML_TABLE_READ_OPTIONS_INIT                                                            \
-    { ML_TABLE_READ_OPTIONS_VERSION, ML_FORMAT_AUTO, ML_ORIENT_AUTO, ML_RANK_SPECIES, NULL, 0 }
+    { ML_TABLE_READ_OPTIONS_VERSION, ML_FORMAT_AUTO, ML_ORIENT_AUTO, ML_RANK_SPECIES, NULL, 0, \
+      false }
 
 /* ^Reads the table at path into *out (caller frees with ml_table_free).
  * ^ML_EFORMAT with "FILE:LINE[:COL]: what (expected)" or the BIOM field path on bad input;
@@ -69,8 +75,8 @@ const char *ml_table_sample_raw_id(const ml_table *t, size_t sample);
 const char *ml_table_feature_id(const ml_table *t, size_t feature);       /* borrowed */
 const char *ml_table_feature_taxonomy(const ml_table *t, size_t feature); /* NULL if none */
 
-/* CSR view of sample i: *n entries with ascending feature indices and strictly positive
- * finite values. Pointers borrowed from t. */
+/* CSR view of sample i: *n entries with ascending feature indices and non-zero finite
+ * values, all > 0 unless the table was read with allow_negative. Pointers borrowed from t. */
 void ml_table_row(const ml_table *t, size_t sample, const uint32_t **features,
                   const double **values, size_t *n);
 /* Sum of sample i's values (its sequencing depth for count tables). */

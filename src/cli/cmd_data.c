@@ -86,7 +86,8 @@ static int run_inspect(const inspect_flags *f, const char *path) {
         rc = cli_fail(st);
         goto done;
     }
-    cli_label_inputs in = {f->labels, f->label_col, f->group_col, f->positive};
+    cli_label_inputs in = {f->labels, f->label_col, f->group_col, f->positive, key, NULL,
+                           f->quiet};
     if ((rc = cli_read_labelled_table(&f->table, path, &in, &table, &labels, &join)) != EXIT_OK)
         goto done;
     ml_inspect_options io = ML_INSPECT_OPTIONS_INIT;

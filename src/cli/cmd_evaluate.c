@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "flags.h"
+#include "idkey.h"
 #include "tableflags.h"
 #include "progress.h"
 #include "microlens/evaluate.h"
@@ -24,6 +25,7 @@ typedef struct evaluate_flags {
     double pseudocount;
     bool has_pseudocount_default, no_scale, nested, logo, json, quiet;
     cli_table_flags table;
+    cli_idkey_flags key;
     size_t cv, repeats, inner_cv;
     uint64_t seed;
 } evaluate_flags;
@@ -50,7 +52,11 @@ static const cli_command evaluate_cmd = {
     "sd (n-1) over folds; 95% bootstrap CI of the pooled ROC-AUC (1000 resamples, seeded).\n"
     "--save-model refits on all labelled samples (with --nested, the grid is searched by\n"
     "inner CV on all samples, for the final model only) and writes DIR/model.safetensors and\n"
-    "DIR/card.json. Data that cannot be evaluated (one class, too few groups) exits 3.",
+    "DIR/card.json. Data that cannot be evaluated (one class, too few groups) exits 3.\n"
+    "Embeddings (microlens embed --out EMB.tsv): pass --features EMB.tsv --transform none;\n"
+    "--transform none accepts negative values. The embeddings' sample IDs are pseudonyms, so\n"
+    "the labels' IDs are pseudonymised with the same key (--id-key-file, $MICROLENS_ID_KEY)\n"
+    "to join them; with another key no label matches.",
     evaluate_examples, 0};
 
 /* A model flag: the classifier option it sets and the kinds it applies to (bit per kind). */
@@ -200,9 +206,28 @@ static int save_outputs(const ml_evaluation *e, const ml_table *t, const ml_join
     return st == ML_OK ? EXIT_OK : cli_fail(st);
 }
 
-static int read_inputs(const evaluate_flags *f, ml_table **t, ml_labels **l, ml_join **j) {
-    cli_label_inputs in = {f->labels, f->label_col, f->group_col, f->positive};
+/* Reads the table (real-valued under --transform none) and joins it with the labels, by
+ * pseudonym when the table's IDs are pseudonyms (only then is the key resolved). */
+static int read_inputs(evaluate_flags *f, const ml_evaluate_options *o, ml_table **t,
+                       ml_labels **l, ml_join **j) {
+    f->table.allow_negative = o->transform.kind == ML_TRANSFORM_NONE;
+    cli_label_inputs in = {f->labels, f->label_col, f->group_col, f->positive, NULL, &f->key,
+                           f->quiet};
     return cli_read_labelled_table(&f->table, f->features, &in, t, l, j);
+}
+
+/* No sample with a label at all is an ID mismatch, not a class problem: say so. */
+static int check_matched(const ml_table *t, const ml_join *j) {
+    size_t n = ml_table_n_samples(t);
+    if (n == 0 || ml_join_n_samples_without_label(j) < n) return EXIT_OK;
+    if (ml_pseudonym_is_pseudonym(ml_table_sample_raw_id(t, 0)))
+        fprintf(stderr, "microlens: no label file ID matches a sample of the table; its sample "
+                "IDs are pseudonyms, so the labels were pseudonymised with this key: was the "
+                "table written with another key (--id-key-file, $MICROLENS_ID_KEY)?\n");
+    else
+        fprintf(stderr, "microlens: no label file ID matches a sample of the table (expected "
+                "the table's sample IDs in the labels' ID column)\n");
+    return EXIT_BAD_INPUT;
 }
 
 /* A group column (named, or the labels' default "group") means grouped folds. */
@@ -218,13 +243,14 @@ static void pick_split(ml_evaluate_options *o, const evaluate_flags *f, const ml
     }
 }
 
-static int run_evaluate(const evaluate_flags *f, ml_evaluate_options *o) {
+static int run_evaluate(evaluate_flags *f, ml_evaluate_options *o) {
     ml_table *t = NULL;
     ml_labels *l = NULL;
     ml_join *j = NULL;
     ml_evaluation *e = NULL;
-    int rc = read_inputs(f, &t, &l, &j), st;
+    int rc = read_inputs(f, o, &t, &l, &j), st;
     if (rc != EXIT_OK) goto done;
+    if ((rc = check_matched(t, j)) != EXIT_OK) goto done;
     pick_split(o, f, l, j);
     if (ml_join_n_samples_without_label(j) > 0 && !f->quiet)
         fprintf(stderr, "microlens: %zu samples have no label and are left out\n",
@@ -273,8 +299,8 @@ int cmd_evaluate(int argc, char **argv) {
         {"--hidden", "W1,W2", CLI_STRING, &f.hidden, "mlp: hidden layer widths", "100"},
         {"--epochs", "N", CLI_STRING, &f.epochs, "mlp: most epochs (early stopping)", "200"},
         {"--lr", "X", CLI_STRING, &f.lr, "mlp: AdamW learning rate", "0.001"},
-        {"--transform", "T", CLI_STRING, &f.transform, "none|relab|log|clr (per training fold)",
-         "clr"},
+        {"--transform", "T", CLI_STRING, &f.transform,
+         "none|relab|log|clr (per training fold); none also reads negative values", "clr"},
         {"--pseudocount", "X", CLI_DOUBLE, &f.pseudocount,
          "added before ln(): clr on raw values, log on relative abundances", "1 (clr), 1e-6 (log)"},
         {"--no-scale", NULL, CLI_BOOL, &f.no_scale,
@@ -293,6 +319,7 @@ int cmd_evaluate(int argc, char **argv) {
         {"--save-model", "DIR", CLI_STRING, &f.save_model,
          "refit on all labelled samples; write DIR/model.safetensors + DIR/card.json", NULL},
         CLI_TABLE_FLAGS(f.table),
+        CLI_IDKEY_FLAGS(f.key),
         {"--json", NULL, CLI_BOOL, &f.json, "print one JSON document on stdout", NULL},
         {"--quiet", NULL, CLI_BOOL, &f.quiet, "no notices or progress on stderr", NULL},
     };

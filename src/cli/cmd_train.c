@@ -285,7 +285,7 @@ static int build_options(const train_flags *f, ml_train_options *o) {
 
 static int read_inputs(const train_flags *f, const ml_train_options *o, ml_table **t,
                        ml_labels **l, ml_join **j, ml_otuvec **v) {
-    cli_label_inputs in = {f->labels, f->label_col, f->group_col, f->positive};
+    cli_label_inputs in = {f->labels, f->label_col, f->group_col, f->positive, NULL, NULL, false};
     int rc = cli_read_labelled_table(&f->tf, f->table, &in, t, l, j), st;
     if (rc != EXIT_OK) return rc;
     if (o->model == ML_TRAIN_SETTRANSFORMER && (st = ml_otuvec_read(v, f->vectors)) != ML_OK)

@@ -51,6 +51,7 @@ typedef struct delim {
     size_t n_values;    /* value columns are cells 1..n_values */
     bool has_taxonomy;  /* the last cell is a lineage column */
     bool samples_are_rows;
+    bool allow_negative; /* embeddings and other real-valued feature matrices */
     char note[400];
     ml__splitter sp;
     char *tax;          /* NUL-terminated copy of the current row's lineage */
@@ -113,6 +114,33 @@ ml_status ml__delim_value(double *out, const char *s, size_t len, const char *na
                        "non-negative %s)", name, line, col, shown, what);
     return ML_FAIL(ML_EFORMAT, "%s:%zu:%zu: \"%s\" is not a number (expected a non-negative %s)",
                    name, line, col, shown, what);
+}
+
+/* A value cell; with allow_negative any finite number, else a non-negative count. */
+static ml_status cell_value(const delim *d, double *out, const ml__field *f, size_t line,
+                            size_t col) {
+    const char *s = f->s;
+    size_t len = f->len;
+    char shown[SHOW_MAX];
+    double v;
+    if (!d->allow_negative && ml__parse_double(s, len, &v) && v < 0.0) {
+        ml__trim(&s, &len);
+        ml__sanitize(shown, sizeof shown, s, len);
+        return ML_FAIL(ML_EFORMAT, "%s:%zu:%zu: %s is negative (expected a non-negative count; "
+                       "real-valued features such as embeddings are read only with "
+                       "allow_negative, e.g. by evaluate --transform none)", d->name, line, col,
+                       shown);
+    }
+    if (!d->allow_negative)
+        return ml__delim_value(out, f->s, f->len, d->name, line, col, "count");
+    if (ml__parse_double(s, len, out)) return ML_OK;
+    ml__trim(&s, &len);
+    if (len == 0)
+        return ML_FAIL(ML_EFORMAT, "%s:%zu:%zu: empty cell (expected a finite number)", d->name,
+                       line, col);
+    ml__sanitize(shown, sizeof shown, s, len);
+    return ML_FAIL(ML_EFORMAT, "%s:%zu:%zu: \"%s\" is not a finite number (expected a finite "
+                   "number)", d->name, line, col, shown);
 }
 
 static ml_status split_line(delim *d, const char *line, size_t n, size_t line_no) {
@@ -410,8 +438,7 @@ static ml_status add_row(delim *d, ml__table_builder *tb, const char *line, size
     ML_TRY(add_row_name(d, tb, line_no, &idx));
     for (size_t j = 1; j <= d->n_values; j++) {
         double v;
-        ML_TRY(ml__delim_value(&v, d->sp.fields[j].s, d->sp.fields[j].len, d->name, line_no,
-                               j + 1, "count"));
+        ML_TRY(cell_value(d, &v, &d->sp.fields[j], line_no, j + 1));
         if (d->samples_are_rows)
             ML_TRY(ml__tb_add_value(tb, idx, j - 1, v));
         else
@@ -458,6 +485,7 @@ ml_status ml__delim_parse(ml_table **out, const char *buf, size_t len, const cha
     d.sp = (ml__splitter)ML__SPLITTER_INIT;
     ml__lines_init(&d.it, buf, len);
     if (!o) o = &defaults;
+    d.allow_negative = o->allow_negative;
     ml__table_builder *tb = NULL;
     ml_status st = ML_OK;
     if (sep != '\t' && sep != ',') {

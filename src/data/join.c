@@ -1,6 +1,7 @@
-/* join.c - matches table samples with label rows on raw IDs and numbers classes and groups;
- * it does not pseudonymise (callers do, after the join) and never prints an ID. */
+/* join.c - matches table samples with label rows on raw IDs (or, for a table of pseudonyms,
+ * on the labels' pseudonyms) and numbers classes and groups; it never prints an ID. */
 #include "microlens/labels.h"
+#include "microlens/pseudonym.h"
 
 #include <limits.h>
 #include <stdbool.h>
@@ -156,13 +157,15 @@ static ml_status assign_groups(ml_join *j, const ml_labels *l, const size_t *row
     return st;
 }
 
-/* row_of[s]: the label row of table sample s (SIZE_MAX: none); fills j->unmatched. */
-static ml_status match_rows(ml_join *j, const ml_table *t, const ml_labels *l, size_t *row_of) {
+/* row_of[s]: the label row of table sample s (SIZE_MAX: none); fills j->unmatched.
+ * label_ids[r] is the ID label row r is matched by. */
+static ml_status match_rows(ml_join *j, const ml_table *t, const char *const *label_ids,
+                            size_t n_rows, size_t *row_of) {
     ml__strmap by_label = ML__STRMAP_INIT, by_sample = ML__STRMAP_INIT;
     ml_status st = ML_OK;
-    size_t n_rows = ml_labels_count(l), existing;
+    size_t existing;
     for (size_t r = 0; r < n_rows && st == ML_OK; r++) {
-        const char *id = ml_labels_raw_id(l, r);
+        const char *id = label_ids[r];
         st = ml__strmap_put(&by_label, id, strlen(id), r, &existing);
     }
     for (size_t s = 0; s < j->n_samples && st == ML_OK; s++) {
@@ -173,7 +176,7 @@ static ml_status match_rows(ml_join *j, const ml_table *t, const ml_labels *l, s
     if (st == ML_OK && !(j->unmatched = malloc((n_rows ? n_rows : 1) * sizeof *j->unmatched)))
         st = ML_NOMEM();
     for (size_t r = 0; r < n_rows && st == ML_OK; r++) {
-        const char *id = ml_labels_raw_id(l, r);
+        const char *id = label_ids[r];
         size_t s;
         if (!ml__strmap_get(&by_sample, id, strlen(id), &s)) j->unmatched[j->n_unmatched++] = r;
     }
@@ -182,7 +185,51 @@ static ml_status match_rows(ml_join *j, const ml_table *t, const ml_labels *l, s
     return st;
 }
 
-ml_status ml_join_new(ml_join **out, const ml_table *t, const ml_labels *l, const char *positive) {
+/* A table whose every sample ID is a pseudonym (an embeddings file) was written with some
+ * key; with that key the labels' raw IDs turn into the same pseudonyms. */
+static bool table_is_pseudonymised(const ml_table *t) {
+    size_t n = ml_table_n_samples(t);
+    for (size_t s = 0; s < n; s++)
+        if (!ml_pseudonym_is_pseudonym(ml_table_sample_raw_id(t, s))) return false;
+    return n > 0;
+}
+
+/* The ID each label row is matched by: its raw ID, or with key its pseudonym (an ID that
+ * already is one is kept: hashing a pseudonym again would never match). *buf holds them. */
+static ml_status label_match_ids(const ml_labels *l, const ml_pseudonym_key *key,
+                                 const char ***ids, char **buf) {
+    size_t n = ml_labels_count(l);
+    *ids = malloc((n ? n : 1) * sizeof **ids);
+    *buf = key ? malloc((n ? n : 1) * ML_PSEUDONYM_SIZE) : NULL;
+    if (!*ids || (key && !*buf)) return ML_NOMEM();
+    for (size_t r = 0; r < n; r++) {
+        const char *raw = ml_labels_raw_id(l, r);
+        (*ids)[r] = raw;
+        if (!key || ml_pseudonym_is_pseudonym(raw)) continue;
+        char *p = *buf + r * ML_PSEUDONYM_SIZE;
+        ml_pseudonym_make(key, raw, strlen(raw), p);
+        (*ids)[r] = p;
+    }
+    return ML_OK;
+}
+
+static ml_status join_build(ml_join *j, const ml_table *t, const ml_labels *l,
+                            const char *positive, const ml_pseudonym_key *key, size_t *row_of) {
+    const char **ids = NULL;
+    char *buf = NULL;
+    ml_status st = label_match_ids(l, key, &ids, &buf);
+    if (st == ML_OK) st = match_rows(j, t, ids, ml_labels_count(l), row_of);
+    free(ids);
+    free(buf);
+    if (st != ML_OK) return st;
+    ML_TRY(collect_classes(j, l, row_of));
+    if (positive) ML_TRY(move_positive_last(j, positive));
+    ML_TRY(assign_classes(j, l, row_of));
+    return assign_groups(j, l, row_of);
+}
+
+ml_status ml_join_new_keyed(ml_join **out, const ml_table *t, const ml_labels *l,
+                            const char *positive, const ml_pseudonym_key *key) {
     if (!t || !l) return ML_FAIL(ML_EINVAL, "ml_join_new: table and labels are required");
     ml_status st = ML_OK;
     size_t *row_of = NULL;
@@ -197,17 +244,18 @@ ml_status ml_join_new(ml_join **out, const ml_table *t, const ml_labels *l, cons
         st = ML_NOMEM();
         goto done;
     }
-    if ((st = match_rows(j, t, l, row_of)) != ML_OK) goto done;
-    if ((st = collect_classes(j, l, row_of)) != ML_OK) goto done;
-    if (positive && (st = move_positive_last(j, positive)) != ML_OK) goto done;
-    if ((st = assign_classes(j, l, row_of)) != ML_OK) goto done;
-    if ((st = assign_groups(j, l, row_of)) != ML_OK) goto done;
+    if (key && !table_is_pseudonymised(t)) key = NULL;
+    if ((st = join_build(j, t, l, positive, key, row_of)) != ML_OK) goto done;
     *out = j;
     j = NULL;
 done:
     free(row_of);
     ml_join_free(j);
     return st;
+}
+
+ml_status ml_join_new(ml_join **out, const ml_table *t, const ml_labels *l, const char *positive) {
+    return ml_join_new_keyed(out, t, l, positive, NULL);
 }
 
 size_t ml_join_n_samples(const ml_join *j) { return j->n_samples; }

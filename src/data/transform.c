@@ -101,6 +101,34 @@ static ml_status check_rows(const ml_table *t, const size_t *rows, size_t n_rows
 
 static size_t row_at(const size_t *rows, size_t i) { return rows ? rows[i] : i; }
 
+/* Relative abundances, logs and log-ratios mean nothing for negative values (embeddings read
+ * with allow_negative); only the raw values may pass through. */
+static ml_status check_non_negative(const ml_table *t, const size_t *rows, size_t n_rows,
+                                    const char *what) {
+    for (size_t i = 0; i < n_rows; i++) {
+        const uint32_t *feat;
+        const double *val;
+        size_t n;
+        ml_table_row(t, row_at(rows, i), &feat, &val, &n);
+        for (size_t e = 0; e < n; e++)
+            if (val[e] < 0.0)
+                return ML_FAIL(ML_EINVAL, "%s needs non-negative abundances but the table has "
+                               "negative values (an embedding or other feature matrix? use "
+                               "--transform none)", what);
+    }
+    return ML_OK;
+}
+
+/* The first step of o that needs non-negative inputs, or NULL. */
+static const char *needs_non_negative(ml_transform_kind kind, const ml_transform_options *o) {
+    static const char *const steps[] = {NULL, "the relab transform", "the log transform",
+                                        "the clr transform"};
+    if ((unsigned)kind < N_KINDS && steps[kind]) return steps[kind];
+    if (o && o->min_abundance > 0.0) return "the min_abundance filter";
+    if (o && o->top_k > 0) return "the top_k filter";
+    return NULL;
+}
+
 static void finish_row(const ml_transform *tf, double *out, double total);
 
 /* One sample's kept values, transformed (without scaling), into out (n_out). */
@@ -182,7 +210,9 @@ static void select_features(ml_transform *tf, const size_t *present, const doubl
     for (size_t j = 0; j < tf->n_features; j++) {
         double prevalence = (double)present[j] / (double)n_rows;
         double mean = relab_sum[j] / (double)n_rows;
-        if (prevalence >= o->min_prevalence && mean >= o->min_abundance)
+        /* min_abundance 0 keeps all, even a feature of negative mean (embeddings) */
+        bool abundant = o->min_abundance <= 0.0 || mean >= o->min_abundance;
+        if (prevalence >= o->min_prevalence && abundant)
             cand[n_cand++] = (ranked){mean, j};
     }
     if (o->top_k > 0 && n_cand > o->top_k) {
@@ -246,6 +276,8 @@ ml_status ml_transform_fit(ml_transform **out, const ml_table *t, const size_t *
     ML_TRY(check_options(o));
     ML_TRY(check_rows(t, rows, n_rows));
     if (n_rows == 0) return ML_FAIL(ML_EINVAL, "no training samples to fit the transform on");
+    const char *needs = needs_non_negative(o->kind, o);
+    if (needs) ML_TRY(check_non_negative(t, rows, n_rows, needs));
     size_t nf = ml_table_n_features(t);
     ml_status st = ML_OK;
     size_t *present = calloc(nf ? nf : 1, sizeof *present);
@@ -300,6 +332,8 @@ ml_status ml_transform_apply(const ml_transform *tf, const ml_table *t, const si
                            tf->kept_ids[k]);
     }
     ML_TRY(check_rows(t, rows, n_rows));
+    const char *needs = needs_non_negative(tf->kind, NULL);
+    if (needs) ML_TRY(check_non_negative(t, rows, n_rows, needs));
     size_t m = tf->n_out;
     for (size_t i = 0; i < n_rows; i++) {
         double *out = dst + i * m;

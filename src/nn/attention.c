@@ -1,7 +1,8 @@
-/* attention.c - per-set multi-head attention: a fused forward kernel (scores, softmax and the
- * product with V per block of query rows, so inference never stores P), a backward of strided
- * GEMMs, and plain double-loop references. It does not project (in_proj/out_proj are linear
- * layers) and does no dropout. */
+/* attention.c - per-set multi-head attention: for inference a fused kernel (scores, softmax
+ * and the product with V per block of query rows, so P is never stored); for training, which
+ * keeps P, strided GEMMs forward and backward (fused versions, tried, were slower than
+ * OpenBLAS here); plain double-loop references. It does not project (in_proj/out_proj are
+ * linear layers) and does no dropout. */
 #include "nn/attention.h"
 
 #include <cblas.h>
@@ -11,8 +12,8 @@
 #include "nn/simd.h"
 #include "nn/softmax.h"
 
-/* The fused kernel's register block: ROWS query rows against KEYS keys (two AVX-512 vectors,
- * eight independent accumulators: enough to cover the FMA latency on two ports). */
+/* The fused kernel's register block: ROWS query rows against KEYS keys (two AVX-512 vectors
+ * each: twelve independent accumulators, more than the FMA latency on two ports needs). */
 #define ROWS 6
 #define KEYS (2 * ML_LANES)
 /* Value columns per block of the product with V: ROWS x COLS accumulators. */
@@ -94,13 +95,13 @@ ML_KERNEL_INLINE void block_values(float *o, size_t ldo, size_t rows, const floa
             o[r * ldo + c0 + q] = lane_sum(acc[r][q]) * inv[r];
 }
 
-/* One head of one set. Every query row goes through the same operations in the same order
- * whatever its block and its batch mates (a tail block repeats the last row and drops the
- * copies), so a row's output depends only on its set. P is written (normalised) only when
- * keep is non-NULL. fmaf: the v3/v4 clones turn it into vfmadd, and because it rounds once
- * by definition the baseline clone (a libm call) gives the same bits. */
+/* One head of one set, P never stored. Every query row goes through the same operations in
+ * the same order whatever its block and its batch mates (a tail block repeats the last row and
+ * drops the copies), so a row's output depends only on its set. fmaf: the v3/v4 clones turn
+ * it into vfmadd, and as it rounds once by definition the baseline clone (a libm call) gives
+ * the same bits. */
 ML_MULTIVERSION
-static void head_forward(float *out, size_t ldo, float *keep, const float *q, const float *k,
+static void head_forward(float *out, size_t ldo, const float *q, const float *k,
                          const float *v, size_t ld, size_t n, size_t hd, float scale,
                          float *scratch) {
     size_t n_pad = padded_keys(n);
@@ -128,11 +129,19 @@ static void head_forward(float *out, size_t ldo, float *keep, const float *q, co
         size_t rows = n - i < ROWS ? n - i : ROWS;
         for (size_t c = 0; c < hd; c += COLS)
             block_values(out + i * ldo, ldo, rows, e, vt, n_pad, c, hd, inv);
-        if (keep)
-            for (size_t r = 0; r < rows; r++)
-                for (size_t j = 0; j < n; j++)
-                    keep[(i + r) * n + j] = e[r * n_pad + j] * inv[r];
     }
+}
+
+/* Training keeps P for backward: S = c Q K^T by GEMM, softmax in place, then P V. (The fused
+ * kernel writing P was measured slower here: P's store dominates, and OpenBLAS does the rest
+ * well at these sizes.) */
+static void head_forward_keep(float *out, size_t ldo, float *p, const float *q, const float *k,
+                              const float *v, size_t ld, size_t n, size_t hd, float scale) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)n, (blasint)n, (blasint)hd,
+                scale, q, (blasint)ld, k, (blasint)ld, 0.0f, p, (blasint)n);
+    ml__softmax_forward(p, p, n, n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)n, (blasint)hd, (blasint)n,
+                1.0f, p, (blasint)n, v, (blasint)ld, 0.0f, out, (blasint)ldo);
 }
 
 void ml__attention_forward(float *out, float *probs, float *scratch, const float *qkv,
@@ -144,9 +153,13 @@ void ml__attention_forward(float *out, float *probs, float *scratch, const float
         size_t r0 = offsets[s], n = offsets[s + 1] - r0;
         for (size_t h = 0; h < n_heads; h++) {
             const float *q = qkv + r0 * ld + h * hd;
-            head_forward(out + r0 * d + h * hd, d, p, q, q + d, q + 2 * d, ld, n, hd, scale,
-                         scratch);
-            if (p) p += n * n;
+            float *o = out + r0 * d + h * hd;
+            if (p) {
+                head_forward_keep(o, d, p, q, q + d, q + 2 * d, ld, n, hd, scale);
+                p += n * n;
+            } else {
+                head_forward(o, d, q, q + d, q + 2 * d, ld, n, hd, scale, scratch);
+            }
         }
     }
 }

@@ -17,8 +17,9 @@ size_t ml__attention_probs_size(const size_t *offsets, size_t n_sets, size_t n_h
 /* Floats of the forward's scratch for sets of up to max_set_tokens rows. */
 size_t ml__attention_scratch_size(size_t max_set_tokens, size_t d, size_t n_heads);
 
-/* probs NULL: inference, P is never stored; otherwise the sets' blocks are written one after
- * another for backward. Each output row depends only on its own set (bit for bit). */
+/* probs NULL: inference by the fused kernel (scratch: ml__attention_scratch_size floats), P
+ * never stored, and each output row depends only on its own set, bit for bit. Otherwise P's
+ * blocks are written one after another for backward (scratch unused). */
 void ml__attention_forward(float *out, float *probs, float *scratch, const float *qkv,
                            const size_t *offsets, size_t n_sets, size_t d, size_t n_heads);
 /* Accumulates into dqkv (T, 3d). dp_scratch: max_s n_s^2 floats. probs as kept by forward. */

@@ -578,7 +578,9 @@ static void linear_sets(const ml_settransformer *m, float *out, const float *inp
     }
 }
 
-static void layer_forward(ml_settransformer *m, size_t l) {
+/* keep: store attention probabilities for backward; a forward alone runs the fused inference
+ * kernel, so it gives the same bits with or without gradients (and shared models agree). */
+static void layer_forward(ml_settransformer *m, size_t l, int keep) {
     const ml_settransformer_config *c = &m->cfg;
     size_t T = m->n_tokens, d = c->d_model, ff = c->d_ff;
     const layer_w *p = &m->p.layers[l];
@@ -588,8 +590,8 @@ static void layer_forward(ml_settransformer *m, size_t l) {
     lora_fwd(m, l, LQ, a->qkv, 3 * d, x);
     lora_fwd(m, l, LK, a->qkv + d, 3 * d, x);
     lora_fwd(m, l, LV, a->qkv + 2 * d, 3 * d, x);
-    ml__attention_forward(a->att, a->probs, m->att_scratch, a->qkv, m->offsets, m->n_sets, d,
-                          c->n_heads);
+    ml__attention_forward(a->att, keep ? a->probs : NULL, m->att_scratch, a->qkv, m->offsets,
+                          m->n_sets, d, c->n_heads);
     linear_sets(m, a->r1, a->att, p->out_w, p->out_b, d, d);
     lora_fwd(m, l, LOUT, a->r1, d, a->att);
     ml__residual_forward(a->r1, a->r1, x, T * d); /* x is not read after this line */
@@ -603,8 +605,9 @@ static void layer_forward(ml_settransformer *m, size_t l) {
     ml__layernorm_forward(a->out, a->mean2, a->rstd2, a->r2, p->n2_w, p->n2_b, T, d);
 }
 
-/* dropout: draw LoRA dropout masks (a training forward_backward of a model with dropout). */
-static void run_forward(ml_settransformer *m, const ml_set_batch *b, int dropout) {
+/* dropout: draw LoRA dropout masks (a training forward_backward of a model with dropout);
+ * keep: store what backward needs. */
+static void run_forward(ml_settransformer *m, const ml_set_batch *b, int dropout, int keep) {
     const ml_settransformer_config *c = &m->cfg;
     m->dropout_on = dropout && has_dropout(c) && !m->is_merged;
     m->n_sets = b->n_sets;
@@ -612,7 +615,7 @@ static void run_forward(ml_settransformer *m, const ml_set_batch *b, int dropout
     m->offsets = b->offsets;
     size_t d = c->d_model;
     linear_sets(m, m->x0, b->x, m->p.inp_w, m->p.inp_b, c->d_in, d);
-    for (size_t l = 0; l < c->n_layers; l++) layer_forward(m, l);
+    for (size_t l = 0; l < c->n_layers; l++) layer_forward(m, l, keep);
     const float *top = m->la[c->n_layers - 1].out;
     ml__meanpool_forward(m->emb, top, b->offsets, b->n_sets, d);
     linear_sets(m, m->tok_logits, top, m->p.outp_w, m->p.outp_b, d, 1);
@@ -624,7 +627,7 @@ static void run_forward(ml_settransformer *m, const ml_set_batch *b, int dropout
 
 ml_status ml_settransformer_forward(ml_settransformer *m, const ml_set_batch *batch) {
     ML_TRY(check_batch(m, batch));
-    run_forward(m, batch, 0);
+    run_forward(m, batch, 0, 0);
     m->offsets = NULL;
     return ML_OK;
 }
@@ -756,7 +759,7 @@ ml_status ml_settransformer_forward_backward(ml_settransformer *m, const ml_set_
     ML_TRY(check_batch(m, batch));
     ML_TRY(check_targets(m, targets, batch->n_sets));
     const ml_settransformer_config *c = &m->cfg;
-    run_forward(m, batch, m->is_training);
+    run_forward(m, batch, m->is_training, 1);
     double value = heads_backward(m, targets);
     float *dout = m->dx_a, *dinp = m->dx_b;
     for (size_t l = c->n_layers; l-- > 0;) {

@@ -5,9 +5,12 @@
  *
  * Why clones rather than -march=native for the whole build: the binary stays portable (it runs
  * on any x86-64 and still uses AVX-512 where there is one) and no build flag changes results.
- * ISO C mode keeps -ffp-contract=off (no fused multiply-add is formed), and the accumulators
- * are summed in a fixed order, so every clone does the same IEEE operations in the same order:
- * results do not depend on which clone runs. */
+ * ISO C mode keeps -ffp-contract=off (the compiler forms no fused multiply-add of its own),
+ * kernels that want one call fmaf (one instruction in the v3/v4 clones, a correctly rounded
+ * libm call in the baseline one: the same bits, only slower), and the accumulators are summed
+ * in a fixed order, so every clone does the same IEEE operations in the same order: results do
+ * not depend on which clone runs. A kernel's helpers must be ML_KERNEL_INLINE, or they are
+ * compiled once, for the baseline. */
 #ifndef ML_NN_SIMD_H
 #define ML_NN_SIMD_H
 

@@ -102,9 +102,11 @@ ML_KERNEL_INLINE float row_exp_sum(float *x, size_t n, float mx) {
         x[j] = exp_nonpositive(x[j] - mx);
         acc[0] += x[j];
     }
-    float total = 0.0f;
-    for (size_t k = 0; k < LANES; k++) total += acc[k];
-    return total;
+    /* halving: a fixed order whose steps vectorise, where a running sum is 16 dependent adds */
+    ML_UNROLL(4)
+    for (size_t w = LANES / 2; w >= 1; w /= 2)
+        for (size_t k = 0; k < w; k++) acc[k] += acc[k + w];
+    return acc[0];
 }
 
 ML_KERNEL_INLINE void row_scale(float *x, size_t n, float c) {

@@ -413,6 +413,48 @@ static void test_delim__rejects_bad_separator_argument(void) {
     CHECK(t == NULL);
 }
 
+/* Embeddings: samples as rows under a "sample" header, real values of either sign. */
+#define EMBEDDINGS "sample\te0\te1\ns_0123456789abcdef\t-0.5\t1.25\ns_fedcba9876543210\t0\t-2e-3\n"
+
+static ml_status parse_signed(ml_table **t, const char *text) {
+    ml_table_read_options o = ML_TABLE_READ_OPTIONS_INIT;
+    o.allow_negative = true;
+    return ml__delim_parse(t, text, strlen(text), "e.tsv", '\t', &o);
+}
+
+static void test_delim__allow_negative_reads_embeddings_as_rows(void) {
+    ml_table *t = NULL;
+    CHECK_STATUS(parse_signed(&t, EMBEDDINGS), ML_OK);
+    if (!t) return;
+    CHECK_EQ_INT(ml_table_n_samples(t), 2);
+    CHECK_EQ_INT(ml_table_n_features(t), 2);
+    CHECK_NEAR(value_of(t, "s_0123456789abcdef", "e0"), -0.5, 0);
+    CHECK_NEAR(value_of(t, "s_0123456789abcdef", "e1"), 1.25, 0);
+    CHECK_NEAR(value_of(t, "s_fedcba9876543210", "e1"), -2e-3, 0);
+    CHECK_EQ_INT(ml_table_nnz(t), 3); /* the 0 is not stored */
+    CHECK(strstr(ml_table_layout_note(t), "samples as rows") != NULL);
+    ml_table_free(t);
+}
+
+static void test_delim__negative_embeddings_refused_by_default_with_hint(void) {
+    ml_table *t = NULL;
+    CHECK_STATUS(parse(&t, EMBEDDINGS, '\t'), ML_EFORMAT);
+    CHECK_ERR_CONTAINS("t.tsv:2:2: -0.5 is negative (expected a non-negative count;");
+    CHECK_ERR_CONTAINS("allow_negative");
+    CHECK(t == NULL);
+}
+
+static void test_delim__allow_negative_still_rejects_text_and_empty_cells(void) {
+    ml_table *t = NULL;
+    CHECK_STATUS(parse_signed(&t, "sample\te0\nx1\t-abc\n"), ML_EFORMAT);
+    CHECK_ERR_CONTAINS("e.tsv:2:2: \"-abc\" is not a finite number (expected a finite number)");
+    CHECK_STATUS(parse_signed(&t, "sample\te0\te1\nx1\t\t1\n"), ML_EFORMAT);
+    CHECK_ERR_CONTAINS("e.tsv:2:2: empty cell (expected a finite number)");
+    CHECK_STATUS(parse_signed(&t, "sample\te0\nx1\t-inf\n"), ML_EFORMAT);
+    CHECK_ERR_CONTAINS("e.tsv:2:2: \"-inf\" is not a finite number");
+    CHECK(t == NULL);
+}
+
 int main(void) {
     RUN(test_delim__otu_id_header_means_features_as_rows);
     RUN(test_delim__biom_convert_comment_line_is_skipped);
@@ -446,5 +488,8 @@ int main(void) {
     RUN(test_delim__rejects_empty_input);
     RUN(test_delim__rejects_unterminated_quote);
     RUN(test_delim__rejects_bad_separator_argument);
+    RUN(test_delim__allow_negative_reads_embeddings_as_rows);
+    RUN(test_delim__negative_embeddings_refused_by_default_with_hint);
+    RUN(test_delim__allow_negative_still_rejects_text_and_empty_cells);
     TEST_MAIN_END();
 }

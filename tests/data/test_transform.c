@@ -425,6 +425,66 @@ static void test_transform__kind_parse_and_names(void) {
     ml_transform_free(NULL);
 }
 
+/* An embedding-like table: real values of either sign. */
+static const double signed_x[6] = {-1.5, 2, 0.5, 1, -0.25, 3};
+
+static void check_refuses_negative(ml_transform_options o, const char *name) {
+    ml_table *t = make_table(signed_x, 3, 2);
+    ml_transform *tf = NULL;
+    CHECK(t != NULL);
+    CHECK_STATUS(ml_transform_fit(&tf, t, NULL, 3, &o), ML_EINVAL);
+    CHECK_ERR_CONTAINS(name);
+    CHECK_ERR_CONTAINS("negative values");
+    CHECK_ERR_CONTAINS("--transform none");
+    CHECK(tf == NULL);
+    ml_table_free(t);
+}
+
+static void test_transform__abundance_steps_refuse_negative_values(void) {
+    ml_transform_options o = ML_TRANSFORM_OPTIONS_INIT;
+    check_refuses_negative(o, "the clr transform needs non-negative abundances");
+    o.kind = ML_TRANSFORM_RELAB;
+    check_refuses_negative(o, "the relab transform");
+    o.kind = ML_TRANSFORM_LOG;
+    check_refuses_negative(o, "the log transform");
+    o.kind = ML_TRANSFORM_NONE;
+    o.min_abundance = 0.01;
+    check_refuses_negative(o, "the min_abundance filter");
+    o.min_abundance = 0;
+    o.top_k = 1;
+    check_refuses_negative(o, "the top_k filter");
+}
+
+static void test_transform__none_passes_negative_values_through(void) {
+    ml_table *t = make_table(signed_x, 3, 2);
+    ml_transform_options o = ML_TRANSFORM_OPTIONS_INIT;
+    o.kind = ML_TRANSFORM_NONE;
+    o.min_prevalence = 1.0; /* prevalence counts non-zero values, sign aside */
+    ml_transform *tf = fit(t, NULL, 3, o);
+    double d[6] = {0};
+    if (tf) apply_all(tf, t, d);
+    for (int i = 0; i < 6; i++) CHECK_NEAR(d[i], signed_x[i], 0);
+    ml_transform_free(tf);
+    ml_table_free(t);
+}
+
+static void test_transform__apply_refuses_negative_values_for_clr(void) {
+    ml_table *counts = make_table(small_x, 3, 4);
+    const double neg[4] = {1, -2, 3, 4};
+    ml_table *t = make_table(neg, 1, 4);
+    ml_transform_options o = ML_TRANSFORM_OPTIONS_INIT;
+    ml_transform *tf = fit(counts, NULL, 3, o);
+    double d[4];
+    CHECK(t != NULL);
+    if (tf && t) {
+        CHECK_STATUS(ml_transform_apply(tf, t, NULL, 1, d), ML_EINVAL);
+        CHECK_ERR_CONTAINS("the clr transform needs non-negative abundances");
+    }
+    ml_transform_free(tf);
+    ml_table_free(t);
+    ml_table_free(counts);
+}
+
 int main(void) {
     RUN(test_transform__prevalence_filter_keeps_fraction_at_or_above);
     RUN(test_transform__abundance_filter_uses_mean_relative_abundance);
@@ -440,5 +500,8 @@ int main(void) {
     RUN(test_transform__rejects_bad_rows);
     RUN(test_transform__apply_rejects_other_feature_sets);
     RUN(test_transform__kind_parse_and_names);
+    RUN(test_transform__abundance_steps_refuse_negative_values);
+    RUN(test_transform__none_passes_negative_values_through);
+    RUN(test_transform__apply_refuses_negative_values_for_clr);
     TEST_MAIN_END();
 }
