@@ -5,7 +5,7 @@ set -euo pipefail
 build=(cmake make gcc pkg-config libhdf5-dev libjansson-dev libssl-dev libopenblas-dev liblapacke-dev libsqlite3-dev)
 demo=("${build[@]}" unzip apt dpkg)
 test=("${build[@]}" clang libclang-rt-14-dev python3-numpy python3-h5py python3-biom-format
-      python3-torch python3-sklearn openssl curl)
+      python3-torch python3-sklearn openssl curl unzip apt dpkg bsdutils)
 case ${1:-build} in
     build) want=("${build[@]}") ;;
     demo) want=("${demo[@]}") ;;
