@@ -3,7 +3,8 @@
 # microlens against PyTorch CPU in the same run, two cases: a LoRA fine-tune step of the large
 # set transformer (d_in 384, d_model 100, 5 layers, 5 heads, ff 400, LoRA r=8 alpha=16 on q and
 # v; 16 sets of 256 OTUs; target >= 2x) and an MLP 2000-256-64-2 step (batch 64; target >= 3x).
-# PyTorch: best of 1 and 2 threads; microlens: OpenBLAS with 1 and 2 threads, each reported.
+# PyTorch: best of 1 and 2 threads; microlens: 1 and 2 threads (2: two data-parallel workers
+# within the step, OpenBLAS single-threaded in each; see bench/train_step.c), each reported.
 # Ratio = PyTorch's best / microlens's best. Run from the repository root; it builds the
 # release library if missing:
 #   cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release && cmake --build build/release -j2

@@ -4,12 +4,17 @@
  *        5 heads, ff 400, LoRA r=8 alpha=16 on q and v, classifier head with 2 classes),
  *        batch of 16 sets of 256 OTUs;
  *   mlp  the MLP 2000-256-64-2, batch 64.
- * Usage: train_step st|mlp SECONDS. OpenBLAS threads come from OPENBLAS_NUM_THREADS. It
- * prints one number; it does not compare (the script does). */
+ * Usage: train_step st|mlp SECONDS. The thread count comes from OPENBLAS_NUM_THREADS: for st
+ * with 2 or more it runs that many data-parallel workers
+ * (ml_settransformer_forward_backward_parallel), each with single-threaded OpenBLAS, since
+ * the GEMMs are too small for OpenBLAS to split well; for mlp it is OpenBLAS's. It prints one
+ * number; it does not compare (the script does). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <cblas.h>
 
 #include "microlens/nn.h"
 #include "microlens/optim.h"
@@ -19,6 +24,7 @@
 
 enum { ST_SETS = 16, ST_N = 256, ST_IN = 384 };
 enum { MLP_BATCH = 64, MLP_IN = 2000 };
+enum { MAX_WORKERS = 16 };
 
 static double now_ms(void) {
     struct timespec ts;
@@ -60,6 +66,8 @@ static float rand_unit(unsigned *s) {
 
 typedef struct st_ctx {
     ml_settransformer *m;
+    ml_settransformer *workers[MAX_WORKERS];
+    size_t n_workers; /* 0: the serial forward_backward */
     ml_optim *opt;
     ml_set_batch batch;
     ml_settransformer_targets targets;
@@ -69,7 +77,8 @@ static int st_step(void *p) {
     st_ctx *c = p;
     double loss;
     ml_settransformer_zero_grad(c->m);
-    if (ml_settransformer_forward_backward(c->m, &c->batch, &c->targets, &loss) != ML_OK)
+    if (ml_settransformer_forward_backward_parallel(c->m, c->workers, c->n_workers, &c->batch,
+                                                    &c->targets, &loss) != ML_OK)
         die("forward_backward");
     return ml_optim_step(c->opt, 1e-4) != ML_OK;
 }
@@ -79,6 +88,12 @@ static ml_optim *make_adamw(ml_nn_tensor *ts, size_t n) {
     ml_optim *opt = NULL;
     if (ml_optim_new(&opt, &oc, ts, n) != ML_OK) die("optimizer");
     return opt;
+}
+
+static size_t thread_count(void) {
+    const char *s = getenv("OPENBLAS_NUM_THREADS");
+    long n = s ? strtol(s, NULL, 10) : 1;
+    return n < 1 ? 1 : n > MAX_WORKERS ? MAX_WORKERS : (size_t)n;
 }
 
 static double bench_st(double seconds) {
@@ -94,6 +109,11 @@ static double bench_st(double seconds) {
     st_ctx c;
     if (ml_settransformer_new(&c.m, &cfg) != ML_OK) die("settransformer");
     ml_settransformer_init(c.m, 1);
+    size_t threads = thread_count();
+    c.n_workers = threads > 1 ? threads : 0;
+    if (c.n_workers) openblas_set_num_threads(1);
+    for (size_t k = 0; k < c.n_workers; k++)
+        if (ml_settransformer_new_worker(&c.workers[k], c.m) != ML_OK) die("worker");
     size_t n = ml_settransformer_n_tensors(c.m);
     ml_nn_tensor *ts = calloc(n, sizeof *ts);
     static size_t offsets[ST_SETS + 1];
@@ -111,6 +131,7 @@ static double bench_st(double seconds) {
     c.targets = (ml_settransformer_targets){labels, NULL, NULL};
     double ms = time_steps(st_step, &c, seconds);
     ml_optim_free(c.opt);
+    for (size_t k = 0; k < c.n_workers; k++) ml_settransformer_free(c.workers[k]);
     ml_settransformer_free(c.m);
     free(ts);
     free(x);

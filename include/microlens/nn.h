@@ -184,6 +184,27 @@ ml_status ml_settransformer_forward_backward(ml_settransformer *m, const ml_set_
 /* ^Sets every gradient to zero (no-op without gradients). */
 void ml_settransformer_zero_grad(ml_settransformer *m);
 
+/* ^A training helper of m (has_grad = 1) for ml_settransformer_forward_backward_parallel: it
+ * reads m's parameters in place and owns its activations and gradients. m must outlive it, and
+ * m's parameters must not change during a parallel call. LoRA dropout masks come from the
+ * worker's own stream (seeded from 0; see ml_settransformer_seed_dropout). ^ML_EINVAL when m
+ * has no gradients; ML_ENOMEM. *out untouched on failure; free with ml_settransformer_free. */
+ml_status ml_settransformer_new_worker(ml_settransformer **out, const ml_settransformer *m);
+/* ^ml_settransformer_forward_backward with the batch's sets split into n_workers contiguous
+ * shares, each run by one worker (made by ml_settransformer_new_worker from m) on a thread of
+ * its own, the first on the calling thread. Each share's mean losses are weighted by its share
+ * of the sets (tokens for token_targets), then the workers' losses and gradients are added to
+ * m's in worker order: the same bits every run for a given n_workers, and the serial result
+ * up to float rounding. n_workers 0 runs the serial forward_backward on m. Workers must not be
+ * used elsewhere during the call. ^Errors as forward_backward, and ML_EINVAL naming the index
+ * when a worker is NULL or not one of m's; gradients and *loss untouched on failure. */
+ml_status ml_settransformer_forward_backward_parallel(ml_settransformer *m,
+                                                      ml_settransformer *const *workers,
+                                                      size_t n_workers,
+                                                      const ml_set_batch *batch,
+                                                      const ml_settransformer_targets *targets,
+                                                      double *loss);
+
 /* ^Folds scale·B·A into each targeted base weight so that forward runs at base cost, and back.
  * As PEFT, merging ignores lora_dropout (a merged model computes what evaluation mode does).
  * ML_EINVAL without LoRA, or when already merged (merge) or not merged (unmerge). Unmerge

@@ -6,6 +6,7 @@
 #include "microlens/nn.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,7 @@ struct ml_settransformer {
     const size_t *offsets;   /* borrowed during a call only */
     int is_merged;
     int owns_params;         /* 0: params are another model's (ml_settransformer_new_shared) */
+    size_t *sub_offsets;     /* (max_sets + 1): a worker's rebased share of a batch, else NULL */
 };
 
 /* ---- sizes ------------------------------------------------------------------------------ */
@@ -406,6 +408,20 @@ ml_status ml_settransformer_new_shared(ml_settransformer **out, const ml_settran
     return ML_OK;
 }
 
+ml_status ml_settransformer_new_worker(ml_settransformer **out, const ml_settransformer *m) {
+    if (!m->grads)
+        return ML_FAIL(ML_EINVAL, "settransformer: built without gradients (set has_grad = 1)");
+    ml_settransformer *w = NULL;
+    ML_TRY(build(&w, &m->cfg, m->params));
+    w->sub_offsets = malloc((m->cfg.max_sets + 1) * sizeof *w->sub_offsets);
+    if (!w->sub_offsets) {
+        ml_settransformer_free(w);
+        return ML_NOMEM();
+    }
+    *out = w;
+    return ML_OK;
+}
+
 void ml_settransformer_free(ml_settransformer *m) {
     if (!m) return;
     free(m->tensors);
@@ -413,6 +429,7 @@ void ml_settransformer_free(ml_settransformer *m) {
     free(m->g.layers);
     free(m->la);
     if (m->owns_params) free(m->params);
+    free(m->sub_offsets);
     free(m->grads);
     free(m->acts);
     free(m);
@@ -719,8 +736,11 @@ static ml_status check_targets(const ml_settransformer *m, const ml_settransform
     return ML_OK;
 }
 
-/* Loss gradients down to the top layer's output, accumulated into m->dx_a. */
-static double heads_backward(ml_settransformer *m, const ml_settransformer_targets *t) {
+/* Loss gradients down to the top layer's output, accumulated into m->dx_a. The mean terms are
+ * weighted by cls_w and tok_w: 1 for a whole batch, a worker's share of the sets (tokens) for
+ * a part of one, so that the parts' losses and gradients add up to the whole's. */
+static double heads_backward(ml_settransformer *m, const ml_settransformer_targets *t,
+                             float cls_w, float tok_w) {
     const ml_settransformer_config *c = &m->cfg;
     size_t S = m->n_sets, T = m->n_tokens, d = c->d_model, nc = c->n_classes;
     const float *top = m->la[c->n_layers - 1].out;
@@ -731,19 +751,20 @@ static double heads_backward(ml_settransformer *m, const ml_settransformer_targe
         zero(m->dlogits, S * nc);
         if (nc == 1) {
             for (size_t s = 0; s < S; s++) m->set_targets[s] = (float)t->labels[s];
-            loss += ml__bce_forward(m->cls_logits, m->set_targets, S);
-            ml__bce_backward(m->dlogits, m->cls_logits, m->set_targets, S, 1.0f);
+            loss += cls_w * ml__bce_forward(m->cls_logits, m->set_targets, S);
+            ml__bce_backward(m->dlogits, m->cls_logits, m->set_targets, S, cls_w);
         } else {
-            loss += ml__crossentropy_forward(m->cls_probs, m->cls_logits, t->labels, S, nc);
-            ml__crossentropy_backward(m->dlogits, m->cls_probs, t->labels, S, nc, 1.0f);
+            loss += cls_w * ml__crossentropy_forward(m->cls_probs, m->cls_logits, t->labels, S,
+                                                     nc);
+            ml__crossentropy_backward(m->dlogits, m->cls_probs, t->labels, S, nc, cls_w);
         }
         ml__linear_backward(m->demb, m->g.cls_w, m->g.cls_b, m->dlogits, m->emb, m->p.cls_w, S,
                             d, nc);
     }
     if (t->token_targets) {
         zero(m->dtok, T);
-        loss += ml__bce_forward(m->tok_logits, t->token_targets, T);
-        ml__bce_backward(m->dtok, m->tok_logits, t->token_targets, T, 1.0f);
+        loss += tok_w * ml__bce_forward(m->tok_logits, t->token_targets, T);
+        ml__bce_backward(m->dtok, m->tok_logits, t->token_targets, T, tok_w);
         ml__linear_backward(m->dx_a, m->g.outp_w, m->g.outp_b, m->dtok, top, m->p.outp_w, T, d,
                             1);
     }
@@ -753,14 +774,13 @@ static double heads_backward(ml_settransformer *m, const ml_settransformer_targe
     return loss;
 }
 
-ml_status ml_settransformer_forward_backward(ml_settransformer *m, const ml_set_batch *batch,
-                                             const ml_settransformer_targets *targets,
-                                             double *loss) {
-    ML_TRY(check_batch(m, batch));
-    ML_TRY(check_targets(m, targets, batch->n_sets));
+/* forward_backward on a checked batch and targets; returns the loss. */
+static double run_forward_backward(ml_settransformer *m, const ml_set_batch *batch,
+                                   const ml_settransformer_targets *targets, float cls_w,
+                                   float tok_w) {
     const ml_settransformer_config *c = &m->cfg;
     run_forward(m, batch, m->is_training, 1);
-    double value = heads_backward(m, targets);
+    double value = heads_backward(m, targets, cls_w, tok_w);
     float *dout = m->dx_a, *dinp = m->dx_b;
     for (size_t l = c->n_layers; l-- > 0;) {
         /* a frozen input projection needs no gradient of layer 0's input */
@@ -773,8 +793,124 @@ ml_status ml_settransformer_forward_backward(ml_settransformer *m, const ml_set_
         ml__linear_backward(NULL, m->g.inp_w, m->g.inp_b, dout, batch->x, m->p.inp_w,
                             m->n_tokens, c->d_in, c->d_model);
     m->offsets = NULL;
-    *loss = value;
+    return value;
+}
+
+ml_status ml_settransformer_forward_backward(ml_settransformer *m, const ml_set_batch *batch,
+                                             const ml_settransformer_targets *targets,
+                                             double *loss) {
+    ML_TRY(check_batch(m, batch));
+    ML_TRY(check_targets(m, targets, batch->n_sets));
+    *loss = run_forward_backward(m, batch, targets, 1.0f, 1.0f);
     return ML_OK;
+}
+
+/* ---- data-parallel forward_backward ----------------------------------------------------- */
+
+/* One worker's share of a batch: sets [s0, s1), rebased into the worker's own offsets. */
+typedef struct part {
+    ml_settransformer *w;
+    ml_set_batch batch;
+    ml_settransformer_targets targets;
+    float cls_w, tok_w;
+    double loss;
+} part;
+
+static void make_part(part *p, ml_settransformer *w, const ml_set_batch *b,
+                      const ml_settransformer_targets *t, size_t s0, size_t s1) {
+    size_t r0 = b->offsets[s0], d_in = w->cfg.d_in, d = w->cfg.d_model;
+    for (size_t s = s0; s <= s1; s++) w->sub_offsets[s - s0] = b->offsets[s] - r0;
+    p->w = w;
+    p->batch = (ml_set_batch){s1 - s0, w->sub_offsets, b->x + r0 * d_in};
+    p->targets.labels = t->labels ? t->labels + s0 : NULL;
+    p->targets.token_targets = t->token_targets ? t->token_targets + r0 : NULL;
+    p->targets.d_embeddings = t->d_embeddings ? t->d_embeddings + s0 * d : NULL;
+    p->cls_w = (float)(s1 - s0) / (float)b->n_sets;
+    p->tok_w = (float)(b->offsets[s1] - r0) / (float)b->offsets[b->n_sets];
+}
+
+static void zero_trainable(ml_settransformer *m) {
+    for (size_t i = 0; i < m->n_tensors; i++)
+        if (m->tensors[i].is_trainable) zero(m->grads + m->tensors[i].offset, m->tensors[i].numel);
+}
+
+static void run_part(part *p) {
+    zero_trainable(p->w);
+    p->loss = run_forward_backward(p->w, &p->batch, &p->targets, p->cls_w, p->tok_w);
+}
+
+static void *part_thread(void *arg) {
+    run_part(arg);
+    return NULL;
+}
+
+/* Parts 1.. on threads of their own, part 0 on the calling thread; a part whose thread cannot
+ * be started runs on the calling thread afterwards (the parts are independent). */
+static ml_status run_parts(part *parts, size_t n) {
+    pthread_t *tids = calloc(n, sizeof *tids);
+    unsigned char *started = calloc(n, 1);
+    if (!tids || !started) {
+        free(tids);
+        free(started);
+        return ML_NOMEM();
+    }
+    for (size_t k = 1; k < n; k++)
+        started[k] = pthread_create(&tids[k], NULL, part_thread, &parts[k]) == 0;
+    run_part(&parts[0]);
+    for (size_t k = 1; k < n; k++) {
+        if (started[k]) pthread_join(tids[k], NULL);
+        else run_part(&parts[k]);
+    }
+    free(tids);
+    free(started);
+    return ML_OK;
+}
+
+/* m's trainable gradients += each part's, in part order (the same bits every run). */
+static double reduce_parts(ml_settransformer *m, const part *parts, size_t n) {
+    double loss = 0.0;
+    for (size_t k = 0; k < n; k++) {
+        loss += parts[k].loss;
+        for (size_t i = 0; i < m->n_tensors; i++) {
+            const tensor_entry *e = &m->tensors[i];
+            if (!e->is_trainable) continue;
+            float *g = m->grads + e->offset;
+            const float *gw = parts[k].w->grads + e->offset;
+            for (size_t j = 0; j < e->numel; j++) g[j] += gw[j];
+        }
+    }
+    return loss;
+}
+
+ml_status ml_settransformer_forward_backward_parallel(ml_settransformer *m,
+                                                      ml_settransformer *const *workers,
+                                                      size_t n_workers,
+                                                      const ml_set_batch *batch,
+                                                      const ml_settransformer_targets *targets,
+                                                      double *loss) {
+    ML_TRY(check_batch(m, batch));
+    ML_TRY(check_targets(m, targets, batch->n_sets));
+    size_t n = n_workers < batch->n_sets ? n_workers : batch->n_sets;
+    if (n == 0) {
+        *loss = run_forward_backward(m, batch, targets, 1.0f, 1.0f);
+        return ML_OK;
+    }
+    for (size_t k = 0; k < n; k++)
+        if (!workers[k] || workers[k]->params != m->params || !workers[k]->sub_offsets)
+            return ML_FAIL(ML_EINVAL, "settransformer: workers[%zu] is not a worker of this "
+                           "model (make it with ml_settransformer_new_worker)", k);
+    part *parts = calloc(n, sizeof *parts);
+    if (!parts) return ML_NOMEM();
+    for (size_t k = 0; k < n; k++) {
+        workers[k]->is_training = m->is_training;
+        workers[k]->is_merged = m->is_merged;
+        make_part(&parts[k], workers[k], batch, targets, batch->n_sets * k / n,
+                  batch->n_sets * (k + 1) / n);
+    }
+    ml_status st = run_parts(parts, n);
+    if (st == ML_OK) *loss = reduce_parts(m, parts, n);
+    free(parts);
+    return st;
 }
 
 /* ---- LoRA merge ------------------------------------------------------------------------- */
