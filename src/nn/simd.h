@@ -14,9 +14,10 @@
 #ifndef ML_NN_SIMD_H
 #define ML_NN_SIMD_H
 
-#if (defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 || \
-     defined(__clang__) && __clang_major__ >= 14) &&                \
-    defined(__x86_64__) && defined(__linux__)
+/* GCC only: clang 14 emits no resolver for a clone called from another translation unit
+ * (undefined references at link time), so clang builds (the fuzzers) get the portable code. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
+    defined(__linux__)
 #define ML_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define ML_MULTIVERSION
