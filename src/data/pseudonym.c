@@ -159,17 +159,6 @@ done:
     return st;
 }
 
-static ml_status write_all(int fd, const char *data, size_t len, const char *path) {
-    while (len > 0) {
-        ssize_t w = write(fd, data, len);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return ML_FAIL(ML_EIO, "%s: write failed (%s)", path, strerror(errno));
-        data += w;
-        len -= (size_t)w;
-    }
-    return ML_OK;
-}
-
 /* Parent folder of path as a new string ("." when path has no slash). */
 static char *parent_dir(const char *path) {
     const char *slash = strrchr(path, '/');
@@ -209,7 +198,7 @@ static ml_status publish_key_file(const char *path, const char *text, size_t len
     ml_status st = ML_OK;
     if (fchmod(fd, 0600) != 0)
         st = ML_FAIL(ML_EIO, "%s: cannot set mode 0600 (%s)", path, strerror(errno));
-    if (st == ML_OK) st = write_all(fd, text, len, path);
+    if (st == ML_OK) st = ml__write_all(fd, text, len, path);
     if (st == ML_OK && fsync(fd) != 0)
         st = ML_FAIL(ML_EIO, "%s: fsync failed (%s)", path, strerror(errno));
     if (close(fd) != 0 && st == ML_OK)

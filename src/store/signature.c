@@ -48,17 +48,6 @@ static char *with_suffix(const char *path, const char *suffix) {
     return p;
 }
 
-static ml_status write_all(int fd, const char *data, size_t len, const char *path) {
-    while (len > 0) {
-        ssize_t w = write(fd, data, len);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return ML_FAIL(ML_EIO, "%s: write failed (%s)", path, strerror(errno));
-        data += w;
-        len -= (size_t)w;
-    }
-    return ML_OK;
-}
-
 /* Creates path with O_EXCL (never replaces a file, never follows a link), writes, fsyncs;
  * on failure after creating it, removes it. */
 static ml_status create_exclusive(const char *path, mode_t mode, const char *data, size_t len) {
@@ -72,7 +61,7 @@ static ml_status create_exclusive(const char *path, mode_t mode, const char *dat
     ml_status st = ML_OK;
     if (fchmod(fd, mode) != 0) /* the umask may have narrowed the public key's 0644 */
         st = ML_FAIL(ML_EIO, "%s: cannot set mode (%s)", path, strerror(errno));
-    if (st == ML_OK) st = write_all(fd, data, len, path);
+    if (st == ML_OK) st = ml__write_all(fd, data, len, path);
     if (st == ML_OK && fsync(fd) != 0)
         st = ML_FAIL(ML_EIO, "%s: fsync failed (%s)", path, strerror(errno));
     if (close(fd) != 0 && st == ML_OK)

@@ -70,7 +70,7 @@ done:
     return st;
 }
 
-static ml_status write_all(int fd, const void *data, size_t len, const char *path) {
+ml_status ml__write_all(int fd, const void *data, size_t len, const char *path) {
     const char *p = data;
     while (len > 0) {
         ssize_t w = write(fd, p, len);
@@ -119,7 +119,7 @@ ml_status ml__atomic_open(ml__atomic_file *f, const char *path, unsigned mode) {
 }
 
 ml_status ml__atomic_write(ml__atomic_file *f, const void *data, size_t len) {
-    return write_all(f->fd, data, len, f->final_path);
+    return ml__write_all(f->fd, data, len, f->final_path);
 }
 
 static void fsync_parent_dir(const char *path) {

@@ -15,6 +15,9 @@ ml_status ml__file_read(const char *path, size_t max_bytes, char **data, size_t 
  * no temporary file is left. mode is the permission of the new file (e.g. 0644, 0600). */
 ml_status ml__file_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
 
+/* Writes all len bytes to fd, retrying on EINTR and short writes; ML_EIO names path. */
+ml_status ml__write_all(int fd, const void *data, size_t len, const char *path);
+
 /* Incremental variant for outputs built piecewise: open, append, commit (or abort). */
 typedef struct ml__atomic_file {
     int fd;
