@@ -307,6 +307,40 @@ ml_status ml_mlp_forward_backward(ml_mlp *m, const float *x, size_t n, const int
 /* ^Sets every gradient to zero (no-op without gradients). */
 void ml_mlp_zero_grad(ml_mlp *m);
 
+/* ---- Activation statistics -------------------------------------------------------------- */
+
+/* What one layer's activations looked like in the last forward pass, read from the buffers
+ * that pass kept for backward: no extra forward, no copy. */
+typedef struct ml_nn_act_stats {
+    const char *layer;    /* PyTorch module name: "transformer.layers.{i}" (set transformer) or
+                           * "layers.{i}" (MLP hidden layer i); borrowed from the model */
+    size_t n_values;      /* elements summarised: rows of the batch x the layer's width */
+    double mean, std;     /* over every element of the layer's output; std divides by n
+                           * (numpy's default, torch's unbiased=False) */
+    double max_abs;       /* NaN when an element is NaN */
+    double zero_fraction; /* share of exact zeros after the layer's ReLU: the feed-forward's
+                           * ReLU output (rows x d_ff) for an encoder layer, the layer's own
+                           * output for an MLP hidden layer */
+} ml_nn_act_stats;
+
+/* ^Encoder layers with statistics: n_layers. */
+size_t ml_settransformer_n_act_layers(const ml_settransformer *m);
+/* ^Statistics of encoder layer `layer` in the last forward or forward_backward of m: mean, std
+ * and max |x| of the layer's output (rows x d_model, after norm2), zero_fraction of its
+ * feed-forward ReLU output. ^ML_EINVAL when m has no gradients (an inference model reuses one
+ * layer's buffers), no forward pass ran yet (or the last one was a parallel forward_backward
+ * with workers, whose activations stay in the workers), or layer >= n_layers; *out untouched
+ * then. */
+ml_status ml_settransformer_act_stats(const ml_settransformer *m, size_t layer,
+                                      ml_nn_act_stats *out);
+
+/* ^Hidden layers with statistics: n_hidden. */
+size_t ml_mlp_n_act_layers(const ml_mlp *m);
+/* ^Statistics of hidden layer `layer`'s output after its ReLU (rows x hidden[layer]) in the
+ * last forward or forward_backward. ^ML_EINVAL when no forward ran yet or layer >= n_hidden;
+ * *out untouched then. */
+ml_status ml_mlp_act_stats(const ml_mlp *m, size_t layer, ml_nn_act_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -30,6 +30,31 @@ typedef enum ml_train_model {
 
 #define ML_TRAIN_OPTIONS_VERSION 1
 
+/* Collectors (docs/training.md, "Collectors"): what the run store gets besides the run itself.
+ * They read the step's gradients after backward and before clipping and the optimizer step,
+ * and never change what is trained. Names in `--collect` in parentheses. */
+#define ML_COLLECT_LOSS (1u << 0)        /* (loss) loss every step; eval_loss, eval_roc_auc */
+#define ML_COLLECT_LR (1u << 1)          /* (lr) learning_rate every step */
+#define ML_COLLECT_GRAD (1u << 2)        /* (grad) grad_norm every step; grad_norm/<tensor>,
+                                          * grad/nonfinite_fraction */
+#define ML_COLLECT_GRAD_COSINE (1u << 3) /* (grad-cosine) grad/cosine_prev */
+#define ML_COLLECT_WEIGHTS (1u << 4)     /* (weights) weight_norm/<tensor>, update_ratio/<tensor> */
+#define ML_COLLECT_LORA (1u << 5)        /* (lora) lora/<module>/{A,B,BA}_norm, {A,B}_grad_norm */
+#define ML_COLLECT_ACTIVATIONS (1u << 6) /* (activations) act/<layer>/{mean,std,max_abs,
+                                          * zero_fraction} */
+#define ML_COLLECT_MEMORY (1u << 7)      /* (memory) memory/peak_rss_bytes */
+#define ML_COLLECT_TIME (1u << 8)        /* (time) time/step_seconds */
+#define ML_COLLECT_ALL 0x1ffu
+/* Everything but activations (one more read of every layer's output per collected step). */
+#define ML_COLLECT_DEFAULT (ML_COLLECT_ALL & ~ML_COLLECT_ACTIVATIONS)
+
+/* Snapshots: raw tensors written to RUN_DIR/snapshots/step-NNNNNNN.safetensors. */
+#define ML_SNAPSHOT_LORA (1u << 0)    /* (lora) the LoRA A and B tensors */
+#define ML_SNAPSHOT_GRADS (1u << 1)   /* (grads) "grad.<name>" of every trainable tensor, before
+                                       * clipping */
+#define ML_SNAPSHOT_WEIGHTS (1u << 2) /* (weights) every trainable tensor */
+#define ML_SNAPSHOT_ALL 0x7u
+
 typedef struct ml_train_options {
     int version;              /* ML_TRAIN_OPTIONS_VERSION */
     ml_train_model model;     /* Default ML_TRAIN_MLP */
@@ -77,6 +102,16 @@ typedef struct ml_train_options {
                                   * checkpoint and returns with result.interrupted. NULL: none */
     void (*progress)(void *ctx, size_t done, size_t total); /* steps; NULL: none */
     void *progress_ctx;
+    /* Collectors */
+    unsigned collect;         /* ML_COLLECT_* bits. Default ML_COLLECT_DEFAULT. Example
+                               * ML_COLLECT_ALL; 0 writes no metric (trainer_state.json's
+                               * log_history still has loss, learning rate, grad_norm) */
+    uint64_t collect_every;   /* Steps between collections (>= 1): steps s with s % N == 0 (s
+                               * counts from 1) get the per-tensor, LoRA, activation, memory and
+                               * time metrics; loss, learning_rate and grad_norm come every
+                               * step. Default 10 */
+    unsigned snapshot;        /* ML_SNAPSHOT_* bits; 0: none (default). lora needs LoRA */
+    uint64_t snapshot_every;  /* Steps between snapshots (>= 1), as collect_every. Default 100 */
 } ml_train_options;
 
 #define ML_TRAIN_OPTIONS_INIT                                                                \
@@ -84,7 +119,8 @@ typedef struct ml_train_options {
      ML_SCHEDULE_CONSTANT, 0, 0.0, 0.2, 0, 0, 0, 42, 1, {64}, NULL,                           \
      {ML_SETTRANSFORMER_CONFIG_VERSION, 384, 20, 3, 5, 80, 0, 4096, 1024, 256, 1, 0, 16.0f,    \
       ML_LORA_Q | ML_LORA_V, 0.0f},                                                           \
-     256, NULL, NULL, false, ML_VERIFY_OPTIONS_INIT, NULL, NULL, NULL, NULL, NULL}
+     256, NULL, NULL, false, ML_VERIFY_OPTIONS_INIT, NULL, NULL, NULL, NULL, NULL,              \
+     ML_COLLECT_DEFAULT, 10, 0, 100}
 
 /* What a run did. */
 typedef struct ml_train_result {
@@ -116,6 +152,15 @@ ml_status ml_train(const char *run_dir, const ml_table *t, const ml_join *j,
 ml_status ml_train_model_parse(ml_train_model *out, const char *name);
 /* ^"mlp", "settransformer"; "unknown" outside the enum. */
 const char *ml_train_model_name(ml_train_model m);
+
+/* ^Parses a --collect list into ML_COLLECT_* bits: "none", "all", "default", or names joined by
+ * commas: loss, lr, grad, grad-cosine, weights, lora, activations, memory, time (repeats are
+ * fine). ^ML_EINVAL for an empty list or item, or an unknown name; the message quotes it and
+ * lists the valid names. *out untouched on failure. */
+ml_status ml_collect_parse(unsigned *out, const char *list);
+/* ^Parses a --snapshot list into ML_SNAPSHOT_* bits: "none", or lora, grads, weights joined by
+ * commas. ^ML_EINVAL as ml_collect_parse. */
+ml_status ml_snapshot_parse(unsigned *out, const char *list);
 
 #ifdef __cplusplus
 }

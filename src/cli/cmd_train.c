@@ -22,7 +22,8 @@ static void on_signal(int sig) { stop_signal = sig; }
 typedef struct train_flags {
     const char *table, *labels, *label_col, *positive, *group_col, *model, *vectors, *init;
     const char *lora, *hidden, *optimizer, *schedule, *out, *config, *pubkey;
-    uint64_t steps, epochs, warmup, eval_every, ckpt_every, seed;
+    const char *collect, *snapshot;
+    uint64_t steps, epochs, warmup, eval_every, ckpt_every, seed, collect_every, snapshot_every;
     size_t batch, keep, max_otus, d_model, layers, heads, ff;
     double lr, weight_decay, momentum, clip_grad, val_fraction;
     bool resume, require_signature, json, quiet;
@@ -33,7 +34,8 @@ static const char *const train_examples[] = {
     "microlens synth --out cohort --samples 200 --dim 32 && microlens train --table "
     "cohort/table.tsv --labels cohort/labels.csv --model mlp --steps 300 --out runs/mlp",
     "microlens train --table cohort/table.tsv --labels cohort/labels.csv --model settransformer "
-    "--otu-vectors cohort/otu_vectors.safetensors --steps 100 --batch 16 --out runs/st",
+    "--otu-vectors cohort/otu_vectors.safetensors --steps 100 --batch 16 --collect all "
+    "--collect-every 1 --snapshot grads --snapshot-every 50 --out runs/st",
     "microlens train --config run.json --out runs/mlp --resume",
     NULL};
 
@@ -57,6 +59,11 @@ static const cli_command train_cmd = {
     "with --require-signature or MICROLENS_REQUIRE_SIGNATURE=1) with the same settings; the\n"
     "final weights equal an uninterrupted run's. SIGINT/SIGTERM finish the step, write a\n"
     "checkpoint, mark the run interrupted and exit 128+signal (130, 143).\n"
+    "Collectors read each step's gradients after backward, before clipping and the optimizer:\n"
+    "loss, learning rate and global grad_norm every step, the rest every --collect-every steps\n"
+    "(per-tensor gradient and weight norms, update ratios, cosine with the previous collected\n"
+    "gradient, LoRA norms, activation statistics, peak RSS, step time). --snapshot writes raw\n"
+    "tensors to RUN_DIR/snapshots/step-NNNNNNN.safetensors every --snapshot-every steps.\n"
     "See docs/training.md.",
     train_examples, 0};
 
@@ -227,6 +234,20 @@ static int pick_enum(const char *s, const char *flag, const char *const *names, 
     return cli_usage_error("%s: unknown value \"%.40s\"", flag, s);
 }
 
+static int parse_collectors(const train_flags *f, ml_train_options *o) {
+    if (ml_collect_parse(&o->collect, f->collect) != ML_OK)
+        return cli_usage_error("--collect: %s", ml_error_last()->message);
+    if (ml_snapshot_parse(&o->snapshot, f->snapshot) != ML_OK)
+        return cli_usage_error("--snapshot: %s", ml_error_last()->message);
+    if (f->collect_every == 0 || f->snapshot_every == 0)
+        return cli_usage_error("--collect-every and --snapshot-every must be at least 1");
+    if ((o->snapshot & ML_SNAPSHOT_LORA) && o->st.lora_rank == 0)
+        return cli_usage_error("--snapshot lora needs --lora");
+    o->collect_every = f->collect_every;
+    o->snapshot_every = f->snapshot_every;
+    return EXIT_OK;
+}
+
 static int build_options(const train_flags *f, ml_train_options *o) {
     static const char *const optims[] = {"adamw", "sgd", NULL};
     static const char *const scheds[] = {"constant", "linear", "cosine", NULL};
@@ -278,6 +299,7 @@ static int build_options(const train_flags *f, ml_train_options *o) {
     o->verify.require_signature =
         f->require_signature || cli_env_flag("MICROLENS_REQUIRE_SIGNATURE");
     if (f->lora && (rc = parse_lora(f->lora, &o->st)) != EXIT_OK) return rc;
+    if ((rc = parse_collectors(f, o)) != EXIT_OK) return rc;
     return parse_hidden(f->hidden, o);
 }
 
@@ -391,6 +413,10 @@ int cmd_train(int argc, char **argv) {
     f.layers = 3;
     f.heads = 5;
     f.ff = 80;
+    f.collect = "default";
+    f.collect_every = 10;
+    f.snapshot = "none";
+    f.snapshot_every = 100;
     const cli_flag flags[] = {
         {"--table", "TABLE", CLI_STRING, &f.table,
          "abundance table: TSV/CSV, MetaPhlAn, BIOM JSON/HDF5", NULL},
@@ -437,6 +463,14 @@ int cmd_train(int argc, char **argv) {
         {"--keep", "K", CLI_SIZE, &f.keep, "keep the last K checkpoints + the best (0: all)",
          "0"},
         {"--seed", "S", CLI_U64, &f.seed, "initialisation, split, batch order, dropout", "42"},
+        {"--collect", "LIST", CLI_STRING, &f.collect,
+         "collectors: loss,lr,grad,grad-cosine,weights,lora,activations,memory,time|all|none",
+         "all but activations"},
+        {"--collect-every", "N", CLI_U64, &f.collect_every,
+         "per-tensor/LoRA/activation/memory/time metrics every N steps", "10"},
+        {"--snapshot", "LIST", CLI_STRING, &f.snapshot,
+         "raw tensors to RUN_DIR/snapshots/: lora,grads,weights|none", "none"},
+        {"--snapshot-every", "N", CLI_U64, &f.snapshot_every, "snapshot every N steps", "100"},
         {"--out", "RUN_DIR", CLI_STRING, &f.out, "run folder", NULL},
         {"--resume", NULL, CLI_BOOL, &f.resume,
          "continue RUN_DIR from its newest verified checkpoint", NULL},

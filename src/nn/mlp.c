@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/actstats.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
 #include "nn/pointwise.h"
@@ -28,6 +29,7 @@ struct ml_mlp {
     size_t width[MAX_LAYERS + 1];  /* width[0] = d_in ... width[n_layers] = n_classes */
     size_t w_off[MAX_LAYERS], b_off[MAX_LAYERS]; /* floats into params and grads */
     char names[2 * MAX_LAYERS][NAME_CAP];
+    char layer_names[MAX_LAYERS][NAME_CAP]; /* "layers.{i}", for activation statistics */
     size_t n_params;
     float *params, *grads, *acts;
     float *out[MAX_LAYERS]; /* (max_batch, width[l+1]): hidden outputs after ReLU, then logits */
@@ -83,6 +85,7 @@ static void plan(ml_mlp *m, size_t *n_acts) {
         if (l + 1 < m->n_layers && m->width[l + 1] > widest) widest = m->width[l + 1];
         snprintf(m->names[2 * l], NAME_CAP, "layers.%zu.weight", l);
         snprintf(m->names[2 * l + 1], NAME_CAP, "layers.%zu.bias", l);
+        snprintf(m->layer_names[l], NAME_CAP, "layers.%zu", l);
     }
     m->n_params = off;
     size_t classes = mul_sat(c->max_batch, c->n_classes);
@@ -267,5 +270,22 @@ ml_status ml_mlp_forward_backward(ml_mlp *m, const float *x, size_t n, const int
         dout = tmp;
     }
     *loss = value;
+    return ML_OK;
+}
+
+size_t ml_mlp_n_act_layers(const ml_mlp *m) { return m->cfg.n_hidden; }
+
+ml_status ml_mlp_act_stats(const ml_mlp *m, size_t layer, ml_nn_act_stats *out) {
+    if (layer >= m->cfg.n_hidden)
+        return ML_FAIL(ML_EINVAL, "mlp: activation layer %zu out of range (%zu hidden layers)",
+                       layer, m->cfg.n_hidden);
+    if (m->n_rows == 0)
+        return ML_FAIL(ML_EINVAL, "mlp: no forward pass yet (activation statistics describe "
+                       "the last one)");
+    /* out[layer] holds the hidden layer's output after ReLU, kept for backward */
+    ml__moments mo = ML__MOMENTS_INIT;
+    ml__moments_add(&mo, m->out[layer], m->n_rows * m->width[layer + 1]);
+    ml__moments_finish(out, &mo, &mo);
+    out->layer = m->layer_names[layer];
     return ML_OK;
 }

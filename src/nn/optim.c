@@ -1,12 +1,15 @@
 /* optim.c - AdamW and SGD steps as PyTorch 1.13 computes them (AdamW up to float rounding), global-norm clipping,
- * learning-rate schedules and the optimizer state as named tensors; it never allocates after
- * ml_optim_new and never looks at how gradients were computed. */
+ * learning-rate schedules and the optimizer state as named tensors, and the same steps
+ * measuring each tensor's change for the training collectors (nn/optim.h); it never allocates
+ * after ml_optim_new and never looks at how gradients were computed. */
 #include "microlens/optim.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/optim.h"
+#include "nn/simd.h"
 #include "util/error.h"
 
 #if defined(__SSE2__)
@@ -19,6 +22,11 @@
 #define STATE_NAME_CAP (ML_OPTIM_MAX_NAME + 16)
 /* Partial sums of the squared-norm loop: independent chains the CPU can overlap. */
 #define NORM_LANES 8
+/* Values per block of a measured step: the block's weights are copied first (4 KiB, which stays
+ * in L1 through the update) and compared after it, so ||dw|| needs no copy of the model. */
+#define MEASURE_BLOCK 1024
+/* Double accumulator chains of the change sum: GCC vectorises 8 in every clone. */
+#define MEASURE_LANES 8
 /* M_PI is not C11 (POSIX XSI only). */
 #define PI 3.14159265358979323846
 
@@ -233,7 +241,27 @@ static void adamw_update(float *restrict w, const float *restrict g, float *rest
     }
 }
 
-static void adamw_step(ml_optim *o, double lr) {
+/* Sum of (after - before)^2, each difference taken in float (the change as stored) and
+ * squared and summed in double, MEASURE_LANES chains added in a fixed order. */
+ML_MULTIVERSION
+static double change_sq(const float *restrict after, const float *restrict before, size_t n) {
+    double lane[MEASURE_LANES] = {0};
+    size_t i = 0;
+    for (; i + MEASURE_LANES <= n; i += MEASURE_LANES)
+        for (size_t j = 0; j < MEASURE_LANES; j++) {
+            double d = (double)(after[i + j] - before[i + j]);
+            lane[j] += d * d;
+        }
+    double s = 0.0;
+    for (size_t j = 0; j < MEASURE_LANES; j++) s += lane[j];
+    for (; i < n; i++) {
+        double d = (double)(after[i] - before[i]);
+        s += d * d;
+    }
+    return s;
+}
+
+static void adamw_step(ml_optim *o, double lr, double *update_sq) {
     const ml_optim_config *c = &o->cfg;
     double t = (double)o->step; /* already incremented, as torch's step_t += 1 comes first */
     adamw_scalars s;
@@ -245,9 +273,21 @@ static void adamw_step(ml_optim *o, double lr) {
     double bc2_sqrt = sqrt(1.0 - pow(c->beta2, t));
     s.neg_step = (float)(-lr * bc2_sqrt / (1.0 - pow(c->beta1, t)));
     s.eps_hat = (float)(c->eps * bc2_sqrt);
+    float before[MEASURE_BLOCK];
     for (size_t k = 0; k < o->n_params; k++) {
         const optim_param *p = &o->params[k];
-        adamw_update(p->data, p->grad, o->bufs[2 * k], o->bufs[2 * k + 1], p->numel, &s);
+        float *m = o->bufs[2 * k], *v = o->bufs[2 * k + 1];
+        if (!update_sq) {
+            adamw_update(p->data, p->grad, m, v, p->numel, &s);
+            continue;
+        }
+        /* element by element, so block by block gives the same bits as one call */
+        for (size_t b = 0; b < p->numel; b += MEASURE_BLOCK) {
+            size_t n = p->numel - b < MEASURE_BLOCK ? p->numel - b : MEASURE_BLOCK;
+            memcpy(before, p->data + b, n * sizeof *before);
+            adamw_update(p->data + b, p->grad + b, m + b, v + b, n, &s);
+            update_sq[k] += change_sq(p->data + b, before, n);
+        }
     }
 }
 
@@ -267,26 +307,44 @@ static void sgd_update(float *restrict w, const float *restrict g, float *restri
     }
 }
 
-static void sgd_step(ml_optim *o, double lr) {
+static void sgd_step(ml_optim *o, double lr, double *update_sq) {
     const ml_optim_config *c = &o->cfg;
+    float before[MEASURE_BLOCK];
     for (size_t k = 0; k < o->n_params; k++) {
         const optim_param *p = &o->params[k];
-        sgd_update(p->data, p->grad, o->n_bufs ? o->bufs[k] : NULL, p->numel,
-                   (float)c->weight_decay, (float)c->momentum, c->is_nesterov, (float)-lr);
+        float *buf = o->n_bufs ? o->bufs[k] : NULL;
+        size_t step = update_sq ? MEASURE_BLOCK : p->numel;
+        for (size_t b = 0; b < p->numel; b += step) {
+            size_t n = p->numel - b < step ? p->numel - b : step;
+            if (update_sq) memcpy(before, p->data + b, n * sizeof *before);
+            sgd_update(p->data + b, p->grad + b, buf ? buf + b : NULL, n,
+                       (float)c->weight_decay, (float)c->momentum, c->is_nesterov, (float)-lr);
+            if (update_sq) update_sq[k] += change_sq(p->data + b, before, n);
+        }
     }
 }
 
-ml_status ml_optim_step(ml_optim *o, double lr) {
+static ml_status step(ml_optim *o, double lr, double *update_sq) {
     if (!(lr >= 0.0) || !isfinite(lr))
         return ML_FAIL(ML_EINVAL, "optimizer step: learning rate %g (expected a finite value "
                        ">= 0)", lr);
+    if (update_sq)
+        for (size_t k = 0; k < o->n_params; k++) update_sq[k] = 0.0;
     o->step++;
     if (o->cfg.kind == ML_OPTIM_ADAMW)
-        adamw_step(o, lr);
+        adamw_step(o, lr, update_sq);
     else
-        sgd_step(o, lr);
+        sgd_step(o, lr, update_sq);
     return ML_OK;
 }
+
+ml_status ml_optim_step(ml_optim *o, double lr) { return step(o, lr, NULL); }
+
+ml_status ml__optim_step_measured(ml_optim *o, double lr, double *update_sq) {
+    return step(o, lr, update_sq);
+}
+
+size_t ml__optim_n_trainable(const ml_optim *o) { return o->n_params; }
 
 uint64_t ml_optim_step_count(const ml_optim *o) { return (uint64_t)o->step; }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/actstats.h"
 #include "nn/attention.h"
 #include "nn/layernorm.h"
 #include "nn/linear.h"
@@ -88,6 +89,9 @@ struct ml_settransformer {
     int is_merged;
     int owns_params;         /* 0: params are another model's (ml_settransformer_new_shared) */
     size_t *sub_offsets;     /* (max_sets + 1): a worker's rebased share of a batch, else NULL */
+    int has_acts;            /* la[] holds the activations of the last forward of this model
+                              * (0 before any, or after a parallel call: the workers hold them) */
+    char (*layer_names)[NAME_CAP]; /* "transformer.layers.{i}", for activation statistics */
 };
 
 /* ---- sizes ------------------------------------------------------------------------------ */
@@ -375,11 +379,12 @@ static ml_status build(ml_settransformer **out, const ml_settransformer_config *
     m->p.layers = calloc(cfg->n_layers, sizeof *m->p.layers);
     m->g.layers = calloc(cfg->n_layers, sizeof *m->g.layers);
     m->la = calloc(cfg->n_layers, sizeof *m->la);
+    m->layer_names = calloc(cfg->n_layers, sizeof *m->layer_names);
     m->params = shared ? shared : calloc(n_params, sizeof(float));
     m->acts = malloc(n_acts * sizeof(float));
     if (cfg->has_grad) m->grads = calloc(n_params, sizeof(float));
-    if (!m->tensors || !m->p.layers || !m->g.layers || !m->la || !m->params || !m->acts ||
-        (cfg->has_grad && !m->grads)) {
+    if (!m->tensors || !m->p.layers || !m->g.layers || !m->la || !m->layer_names || !m->params ||
+        !m->acts || (cfg->has_grad && !m->grads)) {
         ml_settransformer_free(m);
         return ML_NOMEM();
     }
@@ -388,6 +393,8 @@ static ml_status build(ml_settransformer **out, const ml_settransformer_config *
     layout_walk gw = {m, m->grads, 0, 1, 0, 0};
     walk_layout(&gw, &m->g);
     carve_acts(m, m->acts);
+    for (size_t l = 0; l < cfg->n_layers; l++)
+        snprintf(m->layer_names[l], NAME_CAP, "transformer.layers.%zu", l);
     ml__rng_seed_stream(&m->dropout_rng, 0, 2);
     m->is_training = cfg->has_grad;
     *out = m;
@@ -428,6 +435,7 @@ void ml_settransformer_free(ml_settransformer *m) {
     free(m->p.layers);
     free(m->g.layers);
     free(m->la);
+    free(m->layer_names);
     if (m->owns_params) free(m->params);
     free(m->sub_offsets);
     free(m->grads);
@@ -630,6 +638,7 @@ static void run_forward(ml_settransformer *m, const ml_set_batch *b, int dropout
     m->n_sets = b->n_sets;
     m->n_tokens = b->offsets[b->n_sets];
     m->offsets = b->offsets;
+    m->has_acts = 1;
     size_t d = c->d_model;
     linear_sets(m, m->x0, b->x, m->p.inp_w, m->p.inp_b, c->d_in, d);
     for (size_t l = 0; l < c->n_layers; l++) layer_forward(m, l, keep);
@@ -901,6 +910,7 @@ ml_status ml_settransformer_forward_backward_parallel(ml_settransformer *m,
                            "model (make it with ml_settransformer_new_worker)", k);
     part *parts = calloc(n, sizeof *parts);
     if (!parts) return ML_NOMEM();
+    m->has_acts = 0;
     for (size_t k = 0; k < n; k++) {
         workers[k]->is_training = m->is_training;
         workers[k]->is_merged = m->is_merged;
@@ -956,6 +966,31 @@ ml_status ml_settransformer_lora_unmerge(ml_settransformer *m) {
     return ML_OK;
 }
 
+/* ---- activation statistics -------------------------------------------------------------- */
+
+size_t ml_settransformer_n_act_layers(const ml_settransformer *m) { return m->cfg.n_layers; }
+
+ml_status ml_settransformer_act_stats(const ml_settransformer *m, size_t layer,
+                                      ml_nn_act_stats *out) {
+    const ml_settransformer_config *c = &m->cfg;
+    if (!m->grads)
+        return ML_FAIL(ML_EINVAL, "settransformer: activation statistics need a model with "
+                       "gradients (an inference model keeps one layer's activations)");
+    if (layer >= c->n_layers)
+        return ML_FAIL(ML_EINVAL, "settransformer: activation layer %zu out of range (%zu "
+                       "layers)", layer, c->n_layers);
+    if (!m->has_acts)
+        return ML_FAIL(ML_EINVAL, "settransformer: no forward pass of this model to describe "
+                       "(none yet, or the last was run by workers)");
+    const layer_act *a = &m->la[layer];
+    ml__moments o = ML__MOMENTS_INIT, h = ML__MOMENTS_INIT;
+    ml__moments_add(&o, a->out, m->n_tokens * c->d_model);
+    ml__moments_add(&h, a->h, m->n_tokens * c->d_ff); /* ReLU applied in place */
+    ml__moments_finish(out, &o, &h);
+    out->layer = m->layer_names[layer];
+    return ML_OK;
+}
+
 /* ---- test access ------------------------------------------------------------------------ */
 
 const float *ml__settransformer_lora_mask(const ml_settransformer *m, size_t layer,
@@ -964,4 +999,12 @@ const float *ml__settransformer_lora_mask(const ml_settransformer *m, size_t lay
     while (t < N_TARGETS && target != (1u << t)) t++;
     if (t == N_TARGETS || layer >= m->cfg.n_layers || !m->dropout_on) return NULL;
     return m->la[layer].lora_mask[t];
+}
+
+void ml__settransformer_layer_acts(const ml_settransformer *m, size_t layer, const float **out,
+                                   const float **relu, size_t *n_tokens) {
+    int ok = m->grads && m->has_acts && layer < m->cfg.n_layers;
+    *out = ok ? m->la[layer].out : NULL;
+    *relu = ok ? m->la[layer].h : NULL;
+    *n_tokens = ok ? m->n_tokens : 0;
 }

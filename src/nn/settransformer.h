@@ -13,4 +13,10 @@
 const float *ml__settransformer_lora_mask(const ml_settransformer *m, size_t layer,
                                           unsigned target);
 
+/* Layer `layer`'s kept activations of the last forward: its output (T, d_model) and its
+ * feed-forward ReLU output (T, d_ff), T in *n_tokens; NULL outputs when there are none (see
+ * ml_settransformer_act_stats). For tests of the activation statistics. */
+void ml__settransformer_layer_acts(const ml_settransformer *m, size_t layer, const float **out,
+                                   const float **relu, size_t *n_tokens);
+
 #endif

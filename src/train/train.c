@@ -7,9 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "eval/evaluate.h"
 #include "microlens/manifest.h"
+#include "nn/optim.h"
+#include "train/collect.h"
+#include "train/snapshot.h"
 #include "train/trainer.h"
 #include "util/error.h"
 
@@ -51,6 +55,14 @@ static ml_status check_options(const ml_train_options *o) {
     if (o->n_hidden > ML_NN_MLP_MAX_HIDDEN)
         return ML_FAIL(ML_EINVAL, "train options: n_hidden over %d", ML_NN_MLP_MAX_HIDDEN);
     if (!o->config_json) return ML_FAIL(ML_EINVAL, "train options: config_json is required");
+    if ((o->collect & ~ML_COLLECT_ALL) || o->collect_every == 0)
+        return ML_FAIL(ML_EINVAL, "train options: collect must hold ML_COLLECT_* bits and "
+                       "collect_every must be >= 1");
+    if ((o->snapshot & ~ML_SNAPSHOT_ALL) || (o->snapshot && o->snapshot_every == 0))
+        return ML_FAIL(ML_EINVAL, "train options: snapshot must hold ML_SNAPSHOT_* bits and "
+                       "snapshot_every must be >= 1");
+    if ((o->snapshot & ML_SNAPSHOT_LORA) && o->st.lora_rank == 0)
+        return ML_FAIL(ML_EINVAL, "train options: snapshot lora needs a LoRA run (lora_rank > 0)");
     if (o->model == ML_TRAIN_SETTRANSFORMER) {
         if (!o->vectors)
             return ML_FAIL(ML_EINVAL, "train options: the set transformer needs OTU vectors");
@@ -198,9 +210,10 @@ static double epoch_of(const ml__trainer *tr) {
 
 static ml_status log_step(ml__trainer *tr, double loss, double lr, double norm) {
     int64_t s = (int64_t)tr->step;
-    ML_TRY(ml_runstore_log_metric(tr->rs, s, "loss", loss));
-    ML_TRY(ml_runstore_log_metric(tr->rs, s, "learning_rate", lr));
-    ML_TRY(ml_runstore_log_metric(tr->rs, s, "grad_norm", norm));
+    unsigned mask = tr->o->collect;
+    if (mask & ML_COLLECT_LOSS) ML_TRY(ml_runstore_log_metric(tr->rs, s, "loss", loss));
+    if (mask & ML_COLLECT_LR) ML_TRY(ml_runstore_log_metric(tr->rs, s, "learning_rate", lr));
+    if (mask & ML_COLLECT_GRAD) ML_TRY(ml_runstore_log_metric(tr->rs, s, "grad_norm", norm));
     json_t *e = json_pack("{s:f, s:f, s:f, s:f, s:I}", "epoch", epoch_of(tr), "grad_norm",
                           isfinite(norm) ? norm : -1.0, "learning_rate", lr, "loss",
                           isfinite(loss) ? loss : -1.0, "step", (json_int_t)tr->step);
@@ -213,8 +226,10 @@ static ml_status evaluate(ml__trainer *tr) {
     ML_TRY(ml__train_evaluate(tr, &tr->last_val_loss, &tr->last_val_auc));
     if (tr->n_val == 0) return ML_OK;
     int64_t s = (int64_t)tr->step;
-    ML_TRY(ml_runstore_log_metric(tr->rs, s, "eval_loss", tr->last_val_loss));
-    ML_TRY(ml_runstore_log_metric(tr->rs, s, "eval_roc_auc", tr->last_val_auc));
+    if (tr->o->collect & ML_COLLECT_LOSS) {
+        ML_TRY(ml_runstore_log_metric(tr->rs, s, "eval_loss", tr->last_val_loss));
+        ML_TRY(ml_runstore_log_metric(tr->rs, s, "eval_roc_auc", tr->last_val_auc));
+    }
     json_t *e = json_pack("{s:f, s:f, s:o, s:I}", "epoch", epoch_of(tr), "eval_loss",
                           tr->last_val_loss, "eval_roc_auc",
                           isnan(tr->last_val_auc) ? json_null() : json_real(tr->last_val_auc),
@@ -223,31 +238,56 @@ static ml_status evaluate(ml__trainer *tr) {
     return ML_OK;
 }
 
-static ml_status one_step(ml__trainer *tr) {
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static ml_status forward_backward(ml__trainer *tr, double *loss) {
     size_t n;
-    double loss = NAN, norm = NAN;
     ML_TRY(ml__train_batch(tr, &n));
     if (tr->mlp) {
         ml_mlp_zero_grad(tr->mlp);
-        ML_TRY(ml_mlp_forward_backward(tr->mlp, tr->bx, n, tr->by, &loss));
-    } else {
-        ml_settransformer_zero_grad(tr->st);
-        ml_settransformer_seed_dropout(tr->st, tr->o->seed ^ (DROPOUT_STEP_MIX * (tr->step + 1)));
-        ml_set_batch b = {n, tr->boff, tr->bx};
-        ml_settransformer_targets tg = {tr->by, NULL, NULL};
-        ML_TRY(ml_settransformer_forward_backward(tr->st, &b, &tg, &loss));
+        return ml_mlp_forward_backward(tr->mlp, tr->bx, n, tr->by, loss);
     }
+    ml_settransformer_zero_grad(tr->st);
+    ml_settransformer_seed_dropout(tr->st, tr->o->seed ^ (DROPOUT_STEP_MIX * (tr->step + 1)));
+    ml_set_batch b = {n, tr->boff, tr->bx};
+    ml_settransformer_targets tg = {tr->by, NULL, NULL};
+    return ml_settransformer_forward_backward(tr->st, &b, &tg, loss);
+}
+
+/* One step: batch, forward and backward; on collection steps the collectors read the fresh
+ * gradients (and snapshots are written) before clipping and the optimizer touch them; then
+ * clipping, the step (measuring each tensor's change when update ratios are collected) and
+ * the step's metrics. */
+static ml_status one_step(ml__trainer *tr) {
+    double loss = NAN, norm = NAN, t0 = seconds_now();
+    uint64_t s = tr->step + 1;
+    ML_TRY(forward_backward(tr, &loss));
+    bool collect = tr->collector && ml__collect_due(tr->collector, s);
+    if (collect) ML_TRY(ml__collect_gradients(tr->collector, tr));
+    if (tr->snapshot && ml__snapshot_due(tr->snapshot, s))
+        ML_TRY(ml__snapshot_write(tr->snapshot, s));
     ML_TRY(ml_optim_clip_grad_norm(tr->opt, tr->o->clip_grad > 0 ? tr->o->clip_grad : INFINITY,
                                    &norm));
     double lr = tr->o->lr * ml_lr_schedule_factor(&tr->sched, tr->step);
-    if (isfinite(norm)) {
+    double *update_sq = collect ? ml__collect_update_buffer(tr->collector) : NULL;
+    bool stepped = isfinite(norm);
+    if (stepped && update_sq) {
+        ML_TRY(ml__optim_step_measured(tr->opt, lr, update_sq));
+    } else if (stepped) {
         ML_TRY(ml_optim_step(tr->opt, lr));
     } else {
-        ML_TRY(ml_runstore_log_event(tr->rs, (int64_t)tr->step + 1, ML_EVENT_WARNING,
+        ML_TRY(ml_runstore_log_event(tr->rs, (int64_t)s, ML_EVENT_WARNING,
                                      "non-finite gradient norm: optimizer step skipped"));
     }
+    double seconds = seconds_now() - t0;
     tr->step++;
-    return log_step(tr, loss, lr, norm);
+    ML_TRY(log_step(tr, loss, lr, norm));
+    if (collect) ML_TRY(ml__collect_log(tr->collector, tr->rs, (int64_t)s, stepped, seconds));
+    return ML_OK;
 }
 
 static ml_status checkpoint(ml__trainer *tr) {
@@ -287,6 +327,8 @@ static ml_status setup(ml__trainer *tr, const ml_join *j, int *resumed) {
     if (tr->o->model == ML_TRAIN_MLP) ML_TRY(build_mlp(tr));
     else ML_TRY(build_settransformer(tr));
     ML_TRY(build_optimizer(tr));
+    if (tr->o->collect) ML_TRY(ml__collect_new(&tr->collector, tr));
+    if (tr->o->snapshot) ML_TRY(ml__snapshot_new(&tr->snapshot, tr));
     if (!(tr->history = json_array())) return ML_NOMEM();
     *resumed = 0;
     if (tr->o->resume) {
@@ -357,6 +399,8 @@ ml_status ml_train(const char *run_dir, const ml_table *t, const ml_join *j,
         *result = r;
     }
     json_decref(tr.history);
+    ml__collect_free(tr.collector);
+    ml__snapshot_free(tr.snapshot);
     ml_optim_free(tr.opt);
     ml_mlp_free(tr.mlp);
     ml_settransformer_free(tr.st);
