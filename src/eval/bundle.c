@@ -527,6 +527,12 @@ ml_status ml_model_bundle_match(const ml_model_bundle *b, const ml_table *t, siz
     return ML_OK;
 }
 
+ml_status ml__model_bundle_score_dense(const ml_model_bundle *b, double *x, const double *totals,
+                                       size_t n, double *score) {
+    ML_TRY(ml_transform_apply_dense(b->tf, x, totals, n, x));
+    return ml_classifier_predict_score(b->clf, x, n, score);
+}
+
 ml_status ml_model_bundle_predict(const ml_model_bundle *b, const ml_table *t,
                                   const size_t *rows, size_t n, double *score) {
     size_t ns = ml_table_n_samples(t), m = ml_transform_n_outputs(b->tf);
@@ -550,8 +556,7 @@ ml_status ml_model_bundle_predict(const ml_model_bundle *b, const ml_table *t,
             if (out_of[feat[e]] != SIZE_MAX) X[i * m + out_of[feat[e]]] = val[e];
         totals[i] = ml_table_row_sum(t, s);
     }
-    if (st == ML_OK) st = ml_transform_apply_dense(b->tf, X, totals, n, X);
-    if (st == ML_OK) st = ml_classifier_predict_score(b->clf, X, n, score);
+    if (st == ML_OK) st = ml__model_bundle_score_dense(b, X, totals, n, score);
     free(totals);
     free(X);
     free(out_of);

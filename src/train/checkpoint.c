@@ -16,6 +16,7 @@
 
 #include "microlens/manifest.h"
 #include "microlens/safetensors.h"
+#include "train/preprocess.h"
 #include "train/trainer.h"
 #include "util/error.h"
 #include "util/fileio.h"
@@ -229,6 +230,8 @@ static ml_status write_files(ml__trainer *tr, const char *tmp) {
     ml_status st = write_json(tmp, "trainer_state.json", state);
     json_decref(state);
     ML_TRY(st);
+    /* what serving needs to rebuild the model's inputs; under the MANIFEST like the weights */
+    if (tr->preprocess) ML_TRY(write_json(tmp, ML__PREPROCESS_NAME, tr->preprocess));
     ML_TRY(ml_manifest_write(tmp));
     return fsync_path(tmp);
 }

@@ -6,6 +6,7 @@
 
 #include "microlens/eval.h"
 #include "microlens/transform.h"
+#include "train/preprocess.h"
 #include "train/trainer.h"
 #include "util/error.h"
 #include "util/rng.h"
@@ -29,6 +30,7 @@ void ml__train_data_free(ml__trainer *tr) {
     free(tr->boff);
     free(tr->eval_score);
     free(tr->eval_y);
+    json_decref(tr->preprocess);
 }
 
 typedef struct abund {
@@ -147,7 +149,8 @@ done:
     return st;
 }
 
-/* CLR (pseudocount 1) with standard scaling, fitted on the training split only. */
+/* CLR (pseudocount 1) with standard scaling, fitted on the training split only; recorded in
+ * the preprocess document so that checkpoints can be applied to new samples. */
 static ml_status build_features(ml__trainer *tr) {
     ml_transform_options to = ML_TRANSFORM_OPTIONS_INIT;
     to.clr_pseudocount = TRAIN_CLR_PSEUDOCOUNT;
@@ -159,6 +162,7 @@ static ml_status build_features(ml__trainer *tr) {
     double *row = malloc(d * sizeof *row);
     tr->X = calloc(ns * d + 1, sizeof *tr->X);
     ml_status st = (!row || !tr->X) ? ML_NOMEM() : ML_OK;
+    if (st == ML_OK) st = ml__preprocess_set_transform(tr->preprocess, tf, &to);
     for (size_t i = 0; i < ns && st == ML_OK; i++) {
         if (tr->y[i] < 0) continue;
         st = ml_transform_apply(tf, tr->t, &i, 1, row);
@@ -195,6 +199,7 @@ ml_status ml__train_data_prepare(ml__trainer *tr, const ml_join *j) {
     size_t *rows = malloc((ns + 1) * sizeof *rows);
     ml_status st = (!tr->y || !rows) ? ML_NOMEM() : ML_OK;
     for (size_t i = 0; i < ns && st == ML_OK; i++) tr->y[i] = ml_join_class_of(j, i);
+    if (st == ML_OK) st = ml__preprocess_new(&tr->preprocess, tr->o, j);
     if (st == ML_OK && tr->o->model == ML_TRAIN_SETTRANSFORMER) {
         tr->n_features = ml_otuvec_dim(tr->o->vectors);
         st = build_sets(tr);

@@ -24,6 +24,7 @@ typedef struct ml__trainer {
     float *X;          /* MLP: (n_samples, n_features) CLR features, rows of unused samples 0 */
     size_t *tok_off;   /* set transformer: (n_samples + 1) offsets into tok_feat */
     uint32_t *tok_feat; /* feature index of each OTU row of each sample's set */
+    json_t *preprocess; /* preprocess.json (train/preprocess.h): data.c builds, checkpoints copy */
     /* batch scratch */
     size_t *perm;      /* (n_train) order of the current epoch */
     uint64_t perm_epoch;
@@ -43,6 +44,9 @@ typedef struct ml__trainer {
     double best_loss;  /* lowest validation loss at a checkpoint; INFINITY: none */
     char best_ckpt[64];
     double last_val_loss, last_val_auc;
+    /* collectors (collect.c) and snapshots (snapshot.c); NULL when none is selected */
+    struct ml__collector *collector;
+    struct ml__snapshot *snapshot;
 } ml__trainer;
 
 /* data.c: splits, features or sets, batch assembly and validation. */

@@ -123,7 +123,7 @@ lora=(--init "$T/st/checkpoints/step-0000004/model.safetensors" --lora r=2,alpha
 run 0 "$MICROLENS" "${st[@]}" --out "$T/lora" --checkpoint-every 2 "${lora[@]}"
 L="$T/lora/checkpoints/step-0000004"
 expect_eq "$(ls "$L" | tr '\n' ' ')" \
-    "MANIFEST adapter_config.json adapter_model.safetensors optimizer.safetensors trainer_state.json " "LoRA folder"
+    "MANIFEST adapter_config.json adapter_model.safetensors optimizer.safetensors preprocess.json trainer_state.json " "LoRA folder"
 run 0 "$MICROLENS" verify "$L"
 if [[ -f $PEFT ]]; then
     expect_eq "$(/usr/bin/python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); p=json.load(open(sys.argv[2]))
