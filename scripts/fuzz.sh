@@ -8,7 +8,7 @@ mkdir -p "$out"
 srcs=$(find src -name "*.c" -not -path "src/cli/*" | sort)
 flags=(-g -O1 -std=c11 -D_POSIX_C_SOURCE=200809L -DML_VERSION_STRING=\"fuzz\"
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -Isrc)
-libs=($(pkg-config --cflags --libs jansson hdf5 openblas sqlite3) -lhdf5_serial_hl -llapacke -lcrypto -lm -lpthread)
+libs=($(pkg-config --cflags --libs jansson hdf5 openblas sqlite3 libmicrohttpd) -lhdf5_serial_hl -llapacke -lcrypto -lm -lpthread)
 status=0
 for target in fuzz/fuzz_*.c; do
     name=$(basename "$target" .c)
