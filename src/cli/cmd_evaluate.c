@@ -13,6 +13,7 @@
 #include "progress.h"
 #include "microlens/evaluate.h"
 #include "microlens/labels.h"
+#include "microlens/report.h"
 #include "microlens/memory.h"
 #include "microlens/table.h"
 
@@ -21,7 +22,7 @@
 typedef struct evaluate_flags {
     const char *features, *labels, *label_col, *group_col, *positive;
     const char *model, *C, *penalty, *l1_ratio, *class_weight, *trees, *max_depth, *hidden,
-        *epochs, *lr, *transform, *grid, *folds_out, *save_model;
+        *epochs, *lr, *transform, *grid, *folds_out, *save_model, *report;
     double pseudocount;
     bool has_pseudocount_default, no_scale, nested, logo, json, quiet;
     cli_table_flags table;
@@ -161,6 +162,7 @@ static int print_json(const char *lib_json, const evaluate_flags *f, const ml_la
                    gcol ? json_string(gcol) : json_null());
     json_object_set_new(doc, "input", in);
     json_object_set_new(doc, "folds_out", f->folds_out ? json_string(f->folds_out) : json_null());
+    json_object_set_new(doc, "report", f->report ? json_string(f->report) : json_null());
     json_object_set_new(doc, "saved_model",
                         f->save_model ? json_string(f->save_model) : json_null());
     int rc = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0
@@ -180,6 +182,7 @@ static int print_report(const ml_evaluation *e, const evaluate_flags *f, const m
     } else {
         fputs(text, stdout);
         if (f->folds_out) printf("folds: %s\n", f->folds_out);
+        if (f->report) printf("report: %s\n", f->report);
         if (f->save_model) printf("model bundle: %s/model.safetensors, %s/card.json\n",
                                   f->save_model, f->save_model);
     }
@@ -197,6 +200,8 @@ static int save_outputs(const ml_evaluation *e, const ml_table *t, const ml_join
                         const ml_evaluate_options *o, const evaluate_flags *f) {
     int st;
     if (f->folds_out && (st = ml_evaluation_write_folds(e, f->folds_out)) != ML_OK)
+        return cli_fail(st);
+    if (f->report && (st = ml_report_evaluation_html(e, j, f->report)) != ML_OK)
         return cli_fail(st);
     if (!f->save_model) return EXIT_OK;
     ml_model_bundle *b = NULL;
@@ -316,6 +321,8 @@ int cmd_evaluate(int argc, char **argv) {
         {"--leave-one-group-out", NULL, CLI_BOOL, &f.logo, "one fold per group", NULL},
         {"--folds-out", "FILE", CLI_STRING, &f.folds_out,
          "write sample_index,repeat,fold (0-based table row) as CSV", NULL},
+        {"--report", "FILE.html", CLI_STRING, &f.report,
+         "write the ROC / precision-recall / confusion page (self-contained HTML)", NULL},
         {"--save-model", "DIR", CLI_STRING, &f.save_model,
          "refit on all labelled samples; write DIR/model.safetensors + DIR/card.json", NULL},
         CLI_TABLE_FLAGS(f.table),
