@@ -62,7 +62,8 @@ typedef struct ml_train_options {
     uint64_t epochs;          /* Passes over the training split when steps is 0. Default 1 */
     size_t batch;             /* Samples per step (the last of an epoch may be smaller).
                                * Default 32 */
-    double lr;                /* Base learning rate (> 0). Default 1e-3 */
+    double lr;                /* Base learning rate (>= 0; 0 freezes the weights, e.g. to
+                               * measure a baseline). Default 1e-3 */
     ml_optim_config optim;    /* Default ML_OPTIM_CONFIG_INIT (AdamW, weight decay 0.01) */
     ml_schedule_kind schedule; /* Default constant */
     uint64_t warmup_steps;    /* Default 0 */

@@ -264,7 +264,7 @@ static int build_options(const train_flags *f, ml_train_options *o) {
     if (f->lora && !f->init) return cli_usage_error("--lora needs --init (the base weights)");
     if (f->batch == 0 || f->max_otus == 0) return cli_usage_error("--batch and --max-otus must "
                                                                   "be at least 1");
-    if (!(f->lr > 0)) return cli_usage_error("--lr must be > 0");
+    if (!(f->lr >= 0) || !isfinite(f->lr)) return cli_usage_error("--lr must be >= 0 and finite");
     if (!(f->val_fraction >= 0 && f->val_fraction < 1))
         return cli_usage_error("--val-fraction must be in [0, 1)");
     if (f->clip_grad < 0 || f->weight_decay < 0 || f->momentum < 0)

@@ -296,9 +296,14 @@ ml_status ml__train_evaluate(ml__trainer *tr, double *loss, double *auc) {
     if (tr->st) ml_settransformer_set_training(tr->st, 1);
     ML_TRY(st);
     *loss = sum / (double)tr->n_val;
-    int seen[2] = {0, 0};
-    for (size_t k = 0; k < tr->n_val; k++) seen[tr->eval_y[k] == 1] = 1;
-    if (tr->n_classes == 2 && seen[0] && seen[1])
+    /* A diverged model scores NaN: its AUC is undefined (NaN), which the analyses read as
+     * such, rather than a failed run that hides what happened. */
+    int seen[2] = {0, 0}, finite = 1;
+    for (size_t k = 0; k < tr->n_val; k++) {
+        seen[tr->eval_y[k] == 1] = 1;
+        finite &= isfinite(tr->eval_score[k]) != 0;
+    }
+    if (tr->n_classes == 2 && seen[0] && seen[1] && finite)
         ML_TRY(ml_roc_auc(auc, tr->eval_score, tr->eval_y, tr->n_val));
     return ML_OK;
 }

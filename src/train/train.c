@@ -46,8 +46,8 @@ static ml_status check_options(const ml_train_options *o) {
         return ML_FAIL(ML_EINVAL, "train options: steps and epochs are both 0 (expected one)");
     if (o->batch == 0 || o->batch > (1u << 16))
         return ML_FAIL(ML_EINVAL, "train options: batch must be in [1, 65536]");
-    if (!(o->lr > 0) || !isfinite(o->lr))
-        return ML_FAIL(ML_EINVAL, "train options: lr must be > 0 and finite");
+    if (!(o->lr >= 0) || !isfinite(o->lr))
+        return ML_FAIL(ML_EINVAL, "train options: lr must be >= 0 and finite");
     if (!(o->clip_grad >= 0) || !isfinite(o->clip_grad))
         return ML_FAIL(ML_EINVAL, "train options: clip_grad must be >= 0 and finite");
     if (!(o->val_fraction >= 0 && o->val_fraction < 1))
@@ -208,15 +208,21 @@ static double epoch_of(const ml__trainer *tr) {
     return (double)tr->step / (double)tr->steps_per_epoch;
 }
 
+/* JSON has no NaN or infinity (jansson refuses them): a non-finite value is written as null,
+ * which readers of trainer_state.json (ours included) take as "not a number". */
+static json_t *number_or_null(double v) {
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
 static ml_status log_step(ml__trainer *tr, double loss, double lr, double norm) {
     int64_t s = (int64_t)tr->step;
     unsigned mask = tr->o->collect;
     if (mask & ML_COLLECT_LOSS) ML_TRY(ml_runstore_log_metric(tr->rs, s, "loss", loss));
     if (mask & ML_COLLECT_LR) ML_TRY(ml_runstore_log_metric(tr->rs, s, "learning_rate", lr));
     if (mask & ML_COLLECT_GRAD) ML_TRY(ml_runstore_log_metric(tr->rs, s, "grad_norm", norm));
-    json_t *e = json_pack("{s:f, s:f, s:f, s:f, s:I}", "epoch", epoch_of(tr), "grad_norm",
-                          isfinite(norm) ? norm : -1.0, "learning_rate", lr, "loss",
-                          isfinite(loss) ? loss : -1.0, "step", (json_int_t)tr->step);
+    json_t *e = json_pack("{s:f, s:o, s:f, s:o, s:I}", "epoch", epoch_of(tr), "grad_norm",
+                          number_or_null(norm), "learning_rate", lr, "loss",
+                          number_or_null(loss), "step", (json_int_t)tr->step);
     if (!e || json_array_append_new(tr->history, e) != 0) return ML_NOMEM();
     if (tr->step % FLUSH_EVERY_STEPS == 0) ML_TRY(ml_runstore_flush(tr->rs));
     return ML_OK;
@@ -230,10 +236,9 @@ static ml_status evaluate(ml__trainer *tr) {
         ML_TRY(ml_runstore_log_metric(tr->rs, s, "eval_loss", tr->last_val_loss));
         ML_TRY(ml_runstore_log_metric(tr->rs, s, "eval_roc_auc", tr->last_val_auc));
     }
-    json_t *e = json_pack("{s:f, s:f, s:o, s:I}", "epoch", epoch_of(tr), "eval_loss",
-                          tr->last_val_loss, "eval_roc_auc",
-                          isnan(tr->last_val_auc) ? json_null() : json_real(tr->last_val_auc),
-                          "step", (json_int_t)tr->step);
+    json_t *e = json_pack("{s:f, s:o, s:o, s:I}", "epoch", epoch_of(tr), "eval_loss",
+                          number_or_null(tr->last_val_loss), "eval_roc_auc",
+                          number_or_null(tr->last_val_auc), "step", (json_int_t)tr->step);
     if (!e || json_array_append_new(tr->history, e) != 0) return ML_NOMEM();
     return ML_OK;
 }
@@ -305,7 +310,8 @@ static ml_status loop(ml__trainer *tr, ml_train_result *r, double *last_loss) {
     while (tr->step < tr->total_steps) {
         ML_TRY(one_step(tr));
         json_t *last = json_array_get(tr->history, json_array_size(tr->history) - 1);
-        *last_loss = json_number_value(json_object_get(last, "loss"));
+        json_t *lv = json_object_get(last, "loss");
+        *last_loss = json_is_number(lv) ? json_number_value(lv) : NAN;
         bool stop = o->stop && *o->stop;
         bool end = tr->step == tr->total_steps || stop;
         bool ckpt = end || (o->checkpoint_every && tr->step % o->checkpoint_every == 0);
