@@ -2,10 +2,11 @@
 # install-deps.sh - installs the Debian 12 packages a make target needs, only those missing.
 # Usage: scripts/install-deps.sh build|demo|test
 set -euo pipefail
-build=(cmake make gcc pkg-config libhdf5-dev libjansson-dev libssl-dev libopenblas-dev liblapacke-dev libsqlite3-dev)
+build=(cmake make gcc pkg-config libhdf5-dev libjansson-dev libssl-dev libopenblas-dev liblapacke-dev libsqlite3-dev libmicrohttpd-dev)
 demo=("${build[@]}" unzip apt dpkg)
 test=("${build[@]}" clang libclang-rt-14-dev python3-numpy python3-h5py python3-biom-format
-      python3-torch python3-sklearn openssl curl unzip apt dpkg bsdutils)
+      python3-torch python3-sklearn openssl curl wrk unzip apt dpkg bsdutils protobuf-compiler
+      chromium python3-venv)
 case ${1:-build} in
     build) want=("${build[@]}") ;;
     demo) want=("${demo[@]}") ;;

@@ -25,6 +25,11 @@ static const command_entry commands[] = {
     {"verify", NULL, cmd_verify, "verify a checkpoint folder's MANIFEST hashes and signature"},
     {"evaluate", NULL, cmd_evaluate, "cross-validate a classifier (leakage-safe, nested, grouped)"},
     {"train", NULL, cmd_train, "train an MLP or the set transformer into a run folder (checkpoints, resume)"},
+    {"analyze", NULL, cmd_analyze, "analyse a training run (microlens or Hugging Face): findings and a verdict"},
+    {"report", NULL, cmd_report, "write a run's report (HTML with plots, Markdown, JSON); --compare two runs"},
+    {"export", NULL, cmd_export, "export a run as CSV, JSON Lines, NumPy .npy or a TensorBoard event file"},
+    {"serve", NULL, cmd_serve, "serve predictions over HTTPS (tokens, limits, access log)"},
+    {"token", "new", cmd_token_new, "make a bearer token for `serve` (shown once) and its tokens-file line"},
 };
 
 static void print_usage(FILE *out) {
