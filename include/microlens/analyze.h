@@ -213,6 +213,12 @@ typedef struct ml_gradient_analysis {
     double cosine_mean, cosine_std; /* consistency of successive gradients */
     size_t n_tensors;
     ml_tensor_flow *tensors;   /* by decreasing share */
+    /* Every step the spike rule flagged, in step order (n_spike_steps == n_spikes): the step and
+     * its norm. Owned by the analysis (freed by ml_analysis_free); NULL when there is none. */
+    size_t n_spike_steps;
+    int64_t *spike_steps;      /* (n_spike_steps) */
+    double *spike_norms;       /* (n_spike_steps) */
+    double spike_ratio;        /* the rule's K: a spike is a norm > K x the running median */
 } ml_gradient_analysis;
 
 typedef struct ml_tensor_stability {

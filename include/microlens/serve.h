@@ -33,9 +33,17 @@ typedef struct ml_serve_model_options {
     const ml_pseudonym_key *id_key; /* key for the pseudonyms echoed in responses and logs;
                                      * borrowed, must outlive the model. Required */
     size_t max_samples;            /* per request; default ML_SERVE_MAX_SAMPLES */
+    const char *base_weights;      /* LoRA checkpoints (adapter_model.safetensors): the base
+                                    * weights file they were trained over (train --init). Its
+                                    * name must equal adapter_config.json's
+                                    * base_model_name_or_path and a MANIFEST beside it must list
+                                    * it (ml_weights_verify with verify; signed when a signature
+                                    * is required). NULL otherwise (given for another folder:
+                                    * ML_EINVAL) */
 } ml_serve_model_options;
 #define ML_SERVE_MODEL_OPTIONS_INIT                                                           \
-    {ML_SERVE_MODEL_OPTIONS_VERSION, ML_VERIFY_OPTIONS_INIT, NULL, NULL, ML_SERVE_MAX_SAMPLES}
+    {ML_SERVE_MODEL_OPTIONS_VERSION, ML_VERIFY_OPTIONS_INIT, NULL, NULL, ML_SERVE_MAX_SAMPLES, \
+     NULL}
 
 /* ^Loads a model folder: an evaluate bundle (card.json + model.safetensors) or a train
  * checkpoint (checkpoints/step-N with MANIFEST: MLP with its feature list and CLR settings, or

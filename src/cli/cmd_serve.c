@@ -19,6 +19,7 @@
 
 typedef struct serve_flags {
     const char *model, *cert, *key, *tokens, *listen, *rate, *access_log, *pubkey, *vectors;
+    const char *base_weights;
     size_t threads, max_body, max_header, max_samples, idle_timeout, request_timeout;
     size_t max_connections, max_per_ip, burst, drain_timeout;
     bool plaintext, require_signature, quiet;
@@ -45,6 +46,8 @@ static const cli_command serve_cmd = {
     "--require-signature (or MICROLENS_REQUIRE_SIGNATURE=1) its signature must check against\n"
     "--pubkey. POST /v1/reload loads DIR again the same way and swaps it in only if it\n"
     "verifies; requests in flight finish on the old model.\n"
+    "A LoRA checkpoint (train --lora) needs --base-weights FILE: the weights it was trained\n"
+    "over (train --init), same file name as recorded, with a MANIFEST beside it listing it.\n"
     "TLS is required (TLS 1.2/1.3; KEY mode 0600). --insecure-plaintext-loopback serves plain\n"
     "HTTP on 127.0.0.1 only, for tests. FILE (mode 0600) holds NAME:ROLE:SHA256 lines from\n"
     "`microlens token new`; clients send Authorization: Bearer <token>.\n"
@@ -117,6 +120,7 @@ static int fill_options(const serve_flags *f, ml_server_options *o) {
     o->access_log_path = f->access_log;
     o->model.max_samples = f->max_samples;
     o->model.otu_vectors = f->vectors;
+    o->model.base_weights = f->base_weights;
     o->model.verify.pubkey_path = f->pubkey;
     o->model.verify.require_signature =
         f->require_signature || cli_env_flag("MICROLENS_REQUIRE_SIGNATURE");
@@ -256,6 +260,8 @@ int cmd_serve(int argc, char **argv) {
          "seconds SIGTERM waits for requests in flight", "10"},
         {"--otu-vectors", "V", CLI_STRING, &f.vectors,
          "OTU vectors for a set-transformer checkpoint (safetensors or HDF5)", NULL},
+        {"--base-weights", "FILE", CLI_STRING, &f.base_weights,
+         "base weights of a LoRA checkpoint (its train --init file; MANIFEST beside it)", NULL},
         {"--pubkey", "KEY.pub", CLI_STRING, &f.pubkey,
          "Ed25519 public key to check the model's MANIFEST.sig", NULL},
         {"--require-signature", NULL, CLI_BOOL, &f.require_signature,

@@ -22,6 +22,8 @@
 #define CARD_NAME "card.json"
 #define WEIGHTS_NAME "model.safetensors"
 #define STATE_NAME "trainer_state.json"
+#define ADAPTER_NAME "adapter_model.safetensors"
+#define ADAPTER_CONFIG_NAME "adapter_config.json"
 /* The JSON files of a model folder are KBs to a few MB (a card or preprocess.json lists the
  * features); anything this large is not one of ours. */
 #define JSON_MAX_BYTES (256u * 1024u * 1024u)
@@ -106,8 +108,10 @@ static int hash_file(EVP_MD_CTX *md, const char *path, unsigned char *buf) {
 }
 
 /* The MANIFEST's SHA-256, or for an unmanifested bundle that of card.json then
- * model.safetensors. */
-static ml_status checksum(ml_serve_model *m, const char *dir, int has_manifest) {
+ * model.safetensors; for a LoRA checkpoint the MANIFEST then the base weights file (base),
+ * since the checkpoint's MANIFEST does not cover the base the predictions depend on. */
+static ml_status checksum(ml_serve_model *m, const char *dir, int has_manifest,
+                          const char *base) {
     char a[PATH_MAX_BYTES], b[PATH_MAX_BYTES];
     ML_TRY(join(a, dir, has_manifest ? ML_MANIFEST_NAME : CARD_NAME));
     ML_TRY(join(b, dir, WEIGHTS_NAME));
@@ -115,7 +119,8 @@ static ml_status checksum(ml_serve_model *m, const char *dir, int has_manifest) 
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned int dl = 0;
     int ok = buf && md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && hash_file(md, a, buf) &&
-             (has_manifest || hash_file(md, b, buf)) && EVP_DigestFinal_ex(md, d, &dl) == 1 &&
+             (has_manifest || hash_file(md, b, buf)) && (!base || hash_file(md, base, buf)) &&
+             EVP_DigestFinal_ex(md, d, &dl) == 1 &&
              dl == SHA256_BYTES;
     EVP_MD_CTX_free(md);
     free(buf);
@@ -193,7 +198,8 @@ static json_t *bundle_training(json_t *card) {
 
 /* ---- Train checkpoints ----------------------------------------------------------------------- */
 
-/* A LoRA checkpoint holds adapters and the head, not the base weights it was trained over. */
+/* A LoRA checkpoint holds adapters and the head, not the base weights it was trained over:
+ * without them named, refused saying which file is needed. */
 static ml_status refuse_lora(const char *dir) {
     json_t *cfg = NULL;
     const char *base = NULL;
@@ -202,9 +208,10 @@ static ml_status refuse_lora(const char *dir) {
     char shown[128];
     snprintf(shown, sizeof shown, "%s", base ? base : "unknown");
     json_decref(cfg);
-    return ML_FAIL(ML_EUNSUPPORTED, "%s: a LoRA adapter checkpoint (base weights \"%s\" not in "
-                   "the folder): serving LoRA adapters is not supported; serve a checkpoint "
-                   "trained without --lora (full weights)", dir, shown);
+    return ML_FAIL(ML_EUNSUPPORTED, "%s: a LoRA adapter checkpoint holds the adapters and the "
+                   "head, not the base weights \"%s\" it was trained over: pass --base-weights "
+                   "FILE (serve option base_weights) naming that file, with its MANIFEST beside "
+                   "it", dir, shown);
 }
 
 static ml_status read_preprocess(ml_serve_model *m, const char *dir) {
@@ -305,20 +312,39 @@ static ml_status load_vectors(ml_serve_model *m, const char *path) {
     return ML_OK;
 }
 
-static ml_status load_settransformer(ml_serve_model *m, const char *dir, const char *vectors) {
+/* Batch limits of the serving model: ML__SERVE_SET_CHUNK sets of up to max_otus OTUs. */
+static void serving_sizes(const ml_serve_model *m, ml_settransformer_config *c) {
+    *c = (ml_settransformer_config)ML_SETTRANSFORMER_CONFIG_INIT;
+    c->d_in = m->n_inputs;
+    c->n_classes = m->n_classes;
+    c->max_sets = ML__SERVE_SET_CHUNK;
+    c->max_set_tokens = m->max_otus;
+    c->max_tokens = ML__SERVE_SET_CHUNK * m->max_otus;
+}
+
+/* Full weights from model.safetensors, or (base given) a LoRA checkpoint over those. */
+static ml_status load_settransformer(ml_serve_model *m, const char *dir,
+                                     const ml_serve_model_options *o, const char *base) {
     char p[PATH_MAX_BYTES];
-    ML_TRY(join(p, dir, WEIGHTS_NAME));
-    ML_TRY(load_vectors(m, vectors));
+    ML_TRY(join(p, dir, base ? ADAPTER_NAME : WEIGHTS_NAME));
+    ML_TRY(load_vectors(m, o->otu_vectors));
     m->kind = ML__SERVE_SETTRANSFORMER;
     m->has_probability = 1;
     m->threshold = 0.5;
     m->max_otus = m->pp.max_otus;
     m->n_inputs = ml_otuvec_dim(m->vectors);
-    ml_settransformer_load_options lo = ML_SETTRANSFORMER_LOAD_OPTIONS_INIT;
-    lo.max_sets = ML__SERVE_SET_CHUNK;
-    lo.max_set_tokens = m->max_otus;
-    lo.max_tokens = ML__SERVE_SET_CHUNK * m->max_otus;
-    ML_TRY(ml_settransformer_load(&m->st, p, &lo));
+    ml_settransformer_config sizes;
+    serving_sizes(m, &sizes);
+    if (base) {
+        ML_TRY(ml__serve_lora_load(&m->st, dir, base, m->pp.base_sha256, &o->verify, &sizes,
+                                   &m->lora_base));
+    } else {
+        ml_settransformer_load_options lo = ML_SETTRANSFORMER_LOAD_OPTIONS_INIT;
+        lo.max_sets = sizes.max_sets;
+        lo.max_set_tokens = sizes.max_set_tokens;
+        lo.max_tokens = sizes.max_tokens;
+        ML_TRY(ml_settransformer_load(&m->st, p, &lo));
+    }
     const ml_settransformer_config *c = ml_settransformer_get_config(m->st);
     if (c->d_in != m->n_inputs || c->n_classes != m->n_classes)
         return ML_FAIL(ML_EFORMAT, "%s: d_in %zu and %zu classes, expected %zu (the OTU "
@@ -327,11 +353,20 @@ static ml_status load_settransformer(ml_serve_model *m, const char *dir, const c
     return ML_OK;
 }
 
-static ml_status load_checkpoint(ml_serve_model *m, const char *dir, const char *vectors) {
-    if (has_file(dir, "adapter_model.safetensors") || has_file(dir, "adapter_config.json"))
-        return refuse_lora(dir);
+static ml_status load_checkpoint(ml_serve_model *m, const char *dir,
+                                 const ml_serve_model_options *o) {
+    int lora = has_file(dir, ADAPTER_NAME) || has_file(dir, ADAPTER_CONFIG_NAME);
+    if (lora && !o->base_weights) return refuse_lora(dir);
+    if (!lora && o->base_weights)
+        return ML_FAIL(ML_EINVAL, "%s: base weights given (%s) but the folder is not a LoRA "
+                       "checkpoint (no " ADAPTER_NAME ")", dir, o->base_weights);
     ML_TRY(read_preprocess(m, dir));
-    return m->pp.model == ML_TRAIN_MLP ? load_mlp(m, dir) : load_settransformer(m, dir, vectors);
+    if (lora && m->pp.model != ML_TRAIN_SETTRANSFORMER)
+        return ML_FAIL(ML_EFORMAT, "%s: a LoRA checkpoint whose preprocess.json is not a set "
+                       "transformer's", dir);
+    return m->pp.model == ML_TRAIN_MLP ? load_mlp(m, dir)
+                                       : load_settransformer(m, dir, o,
+                                                             lora ? o->base_weights : NULL);
 }
 
 /* The last log_history entries with a training loss and with a validation loss. */
@@ -410,11 +445,17 @@ static json_t *kind_details(const ml_serve_model *m, json_t *card) {
         return json_pack("{s:O?, s:s}", "transform", json_object_get(m->pp.doc, "transform"),
                          "score", "probability of the positive class (the last class)");
     const ml_settransformer_config *c = ml_settransformer_get_config(m->st);
-    return json_pack("{s:O?, s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:s}", "otu_vectors",
+    json_t *lora = m->lora_base ? json_pack("{s:s, s:I, s:f, s:o}", "base_weights",
+                                            m->lora_base, "r", (json_int_t)c->lora_rank,
+                                            "lora_alpha", (double)c->lora_alpha, "merged",
+                                            json_true())
+                                : json_null();
+    return json_pack("{s:O?, s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:o?, s:s}", "otu_vectors",
                      json_object_get(m->pp.doc, "otu_vectors"), "max_otus",
                      (json_int_t)m->max_otus, "architecture", "d_in", (json_int_t)c->d_in,
                      "d_model", (json_int_t)c->d_model, "n_layers", (json_int_t)c->n_layers,
-                     "n_heads", (json_int_t)c->n_heads, "d_ff", (json_int_t)c->d_ff, "score",
+                     "n_heads", (json_int_t)c->n_heads, "d_ff", (json_int_t)c->d_ff, "lora",
+                     lora, "score",
                      "probability of the positive class (the last class)");
 }
 
@@ -458,6 +499,7 @@ static void model_free(ml_serve_model *m) {
     ml_model_bundle_free(m->bundle);
     ml_mlp_free(m->mlp);
     ml_settransformer_free(m->st);
+    free(m->lora_base);
     ml_otuvec_free(m->vectors);
     ml__preprocess_free(&m->pp);
     free(m);
@@ -501,10 +543,11 @@ static ml_status load_into(ml_serve_model *m, const char *path, const ml_serve_m
     provenance pv;
     ML_TRY(classify_folder(path, &is_bundle));
     ML_TRY(verify(path, is_bundle, &o->verify, &pv)); /* before anything is parsed */
-    ML_TRY(checksum(m, path, strcmp(pv.manifest, "verified") == 0));
     json_t *card = NULL;
-    ml_status st = is_bundle ? load_bundle(m, path, &card)
-                             : load_checkpoint(m, path, o->otu_vectors);
+    ml_status st = is_bundle ? load_bundle(m, path, &card) : load_checkpoint(m, path, o);
+    if (st == ML_OK)
+        st = checksum(m, path, strcmp(pv.manifest, "verified") == 0,
+                      m->lora_base ? o->base_weights : NULL);
     if (st == ML_OK) st = make_info(m, path, card, &pv);
     json_decref(card);
     if (st == ML_OK) st = ml__serve_pool_new(m);

@@ -49,10 +49,22 @@ struct ml_serve_model {
     ml__preprocess pp;           /* train checkpoints: classes, MLP transform, vectors' facts */
     ml_mlp *mlp;                 /* the weights; workers hold copies (ml_mlp has activations) */
     ml_settransformer *st;       /* the weights; workers share them (new_shared) */
+    char *lora_base;             /* LoRA checkpoints: the base weights' file name; else NULL */
     ml_otuvec *vectors;          /* set transformer: OTU ID -> input row */
     size_t max_otus;
     ml__serve_pool *pool;
 };
+
+/* lora.c: a LoRA checkpoint's set transformer (adapter_model.safetensors + adapter_config.json
+ * in dir) over the base weights at base_path, which must carry the recorded name and verify
+ * through the MANIFEST beside them (vo); built with sizes' batch limits, d_in and n_classes,
+ * adapters merged. base_sha256 (preprocess.json's record; NULL for older checkpoints): the
+ * base file must have this content, else ML_EINTEGRITY. *base_name (the recorded name) is the caller's to free. ML_EINVAL for
+ * another base; ML_EINTEGRITY (ml_weights_verify, or no MANIFEST); ML_EFORMAT naming the file
+ * and tensor; outputs untouched on failure. */
+ml_status ml__serve_lora_load(ml_settransformer **out, const char *dir, const char *base_path,
+                              const char *base_sha256, const ml_verify_options *vo,
+                              const ml_settransformer_config *sizes, char **base_name);
 
 /* predict.c: the worker pool, made at load (with one worker, so that sizes fail there). */
 ml_status ml__serve_pool_new(ml_serve_model *m);

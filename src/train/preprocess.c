@@ -3,6 +3,7 @@
  * checkpoint writer and the loaders do) and computes no feature. */
 #include "train/preprocess.h"
 
+#include <errno.h>
 #include <math.h>
 #include <openssl/evp.h>
 #include <stdint.h>
@@ -82,6 +83,36 @@ static ml_status add_vectors(json_t *doc, const ml_train_options *o) {
     return ML_OK;
 }
 
+ml_status ml__file_sha256(const char *path, char out[ML__FILE_SHA256_SIZE]) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return ML_FAIL(ML_EIO, "%s: cannot open (%s)", path, strerror(errno));
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    unsigned char buf[1 << 16], d[SHA256_BYTES];
+    size_t n;
+    while (ok && (n = fread(buf, 1, sizeof buf, f)) > 0) ok = EVP_DigestUpdate(md, buf, n) == 1;
+    int read_error = ferror(f);
+    fclose(f);
+    unsigned int dlen = 0;
+    ok = ok && !read_error && EVP_DigestFinal_ex(md, d, &dlen) == 1 && dlen == SHA256_BYTES;
+    EVP_MD_CTX_free(md);
+    if (read_error) return ML_FAIL(ML_EIO, "%s: read error", path);
+    if (!ok) return ML_FAIL(ML_ENOMEM, "%s: SHA-256 failed (OpenSSL)", path);
+    memcpy(out, "sha256:", 7);
+    for (size_t i = 0; i < SHA256_BYTES; i++) snprintf(out + 7 + 2 * i, 3, "%02x", d[i]);
+    return ML_OK;
+}
+
+/* LoRA runs: the base weights by content, so that serving can refuse another file that merely
+ * has the same name (adapter_config.json records the name only, as PEFT does). */
+static ml_status add_base(json_t *doc, const ml_train_options *o) {
+    char fp[ML__FILE_SHA256_SIZE];
+    ML_TRY(ml__file_sha256(o->init_path, fp));
+    json_t *v = json_pack("{s:s}", "sha256", fp);
+    if (!v || json_object_set_new(doc, "base_weights", v) != 0) return ML_NOMEM();
+    return ML_OK;
+}
+
 ml_status ml__preprocess_new(json_t **out, const ml_train_options *o, const ml_join *j) {
     const char *pos = ml_join_positive(j);
     json_t *doc = json_pack("{s:s, s:i, s:s, s:o, s:o}", "format", ML__PREPROCESS_FORMAT,
@@ -90,6 +121,7 @@ ml_status ml__preprocess_new(json_t **out, const ml_train_options *o, const ml_j
                             "positive_class", pos ? json_string(pos) : json_null());
     if (!doc) return ML_NOMEM();
     ml_status st = o->model == ML_TRAIN_SETTRANSFORMER ? add_vectors(doc, o) : ML_OK;
+    if (st == ML_OK && o->st.lora_rank > 0 && o->init_path) st = add_base(doc, o);
     if (st != ML_OK) {
         json_decref(doc);
         return st;
@@ -247,6 +279,14 @@ static ml_status read_settransformer(reader *r, ml__preprocess *p) {
     p->otuvec_count = get_size(r, v, "count", 1);
     p->otuvec_dim = get_size(r, v, "dim", 1);
     p->max_otus = get_size(r, p->doc, "max_otus", 1);
+    json_t *b = json_object_get(p->doc, "base_weights");
+    if (r->st == ML_OK && b) {
+        p->base_sha256 = json_string_value(json_object_get(b, "sha256"));
+        if (!json_is_object(b) || !p->base_sha256 ||
+            strlen(p->base_sha256) != ML__FILE_SHA256_SIZE - 1 ||
+            strncmp(p->base_sha256, "sha256:", 7) != 0)
+            return bad(r, "base_weights.sha256", "expected sha256:<64 hex digits>");
+    }
     return r->st;
 }
 

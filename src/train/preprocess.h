@@ -47,8 +47,15 @@ typedef struct ml__preprocess {
     const char *positive;     /* the positive class (the last one), or NULL when none named */
     ml_transform *tf;         /* MLP: features in input order, CLR and scaler as fitted */
     const char *otuvec_sha256; /* set transformer: the vectors it was trained with */
+    const char *base_sha256;  /* LoRA runs: "sha256:..." of the base weights file the adapters
+                               * were trained over; NULL when not a LoRA run (or recorded
+                               * before this field existed) */
     size_t otuvec_count, otuvec_dim, max_otus;
 } ml__preprocess;
+
+/* "sha256:" + 64 hex digits of a whole file, streamed. ML_EIO naming the file. */
+#define ML__FILE_SHA256_SIZE 72
+ml_status ml__file_sha256(const char *path, char out[ML__FILE_SHA256_SIZE]);
 
 /* Parses len bytes of preprocess.json (name stands for the file in messages). ML_EFORMAT
  * "NAME: field: what (expected)"; ML_EUNSUPPORTED for a newer format_version. *out untouched

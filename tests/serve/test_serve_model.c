@@ -1,9 +1,11 @@
 /* test_serve_model.c - what the serving model promises: predictions equal the models' own
  * forward code (a bundle's ml_model_bundle_predict, an MLP checkpoint's ml_mlp on the
- * trainer's CLR features, a set-transformer checkpoint's ml_settransformer on sets built here),
- * MANIFEST and signature checks before loading, the checksum, the info body, refusals (LoRA,
- * wrong OTU vectors, run folders), privacy of sample IDs, and the reference count under
- * concurrent use. Request-body errors are tests/serve/test_request.c. */
+ * trainer's CLR features, a set-transformer checkpoint's ml_settransformer on sets built here,
+ * a LoRA checkpoint's adapters over its verified base against an unmerged rebuild),
+ * MANIFEST and signature checks before loading, the checksum, the info body, refusals (LoRA
+ * without, with another or with a tampered base, wrong OTU vectors, run folders), privacy of
+ * sample IDs, and the reference count under concurrent use. Request-body errors are
+ * tests/serve/test_request.c. */
 #include <dirent.h>
 #include <jansson.h>
 #include <math.h>
@@ -610,17 +612,8 @@ static size_t set_of(const cohort *c, size_t i, uint32_t *out) {
     return n;
 }
 
-/* P(allergy) per sample through ml_settransformer loaded from the checkpoint, 16 sets a
- * forward as the server batches them. */
-static void reference_st(const cohort *c, const char *ckpt, double *p) {
-    ml_settransformer_load_options lo = ML_SETTRANSFORMER_LOAD_OPTIONS_INIT;
-    lo.max_sets = 16;
-    lo.max_set_tokens = ST_MAX_OTUS;
-    lo.max_tokens = 16 * ST_MAX_OTUS;
-    char path[800];
-    snprintf(path, sizeof path, "%s/model.safetensors", ckpt);
-    ml_settransformer *st = NULL;
-    CHECK_STATUS(ml_settransformer_load(&st, path, &lo), ML_OK);
+/* P(allergy) per sample through st, 16 sets a forward as the server batches them. */
+static void forward_st(const cohort *c, ml_settransformer *st, double *p) {
     size_t d = ml_otuvec_dim(c->v), ns = ml_table_n_samples(c->t);
     float *x = malloc(16 * ST_MAX_OTUS * d * sizeof *x);
     size_t off[17];
@@ -644,6 +637,19 @@ static void reference_st(const cohort *c, const char *ckpt, double *p) {
         }
     }
     free(x);
+}
+
+/* The same through ml_settransformer loaded from the checkpoint's model.safetensors. */
+static void reference_st(const cohort *c, const char *ckpt, double *p) {
+    ml_settransformer_load_options lo = ML_SETTRANSFORMER_LOAD_OPTIONS_INIT;
+    lo.max_sets = 16;
+    lo.max_set_tokens = ST_MAX_OTUS;
+    lo.max_tokens = 16 * ST_MAX_OTUS;
+    char path[800];
+    snprintf(path, sizeof path, "%s/model.safetensors", ckpt);
+    ml_settransformer *st = NULL;
+    CHECK_STATUS(ml_settransformer_load(&st, path, &lo), ML_OK);
+    forward_st(c, st, p);
     ml_settransformer_free(st);
 }
 
@@ -725,7 +731,214 @@ static void test_serve__settransformer_equals_forward(void) {
     CHECK_STATUS(ml_serve_model_load(&m, ckpt, &so), ML_EUNSUPPORTED);
     CHECK_ERR_CONTAINS("LoRA");
     CHECK_ERR_CONTAINS("model.safetensors"); /* the base's recorded name */
+    CHECK_ERR_CONTAINS("--base-weights FILE");
     free_cohort(&other);
+    free_cohort(&c);
+}
+
+/* ---- LoRA checkpoints ----------------------------------------------------------------------- */
+
+#define LORA_RANK 2
+#define LORA_ALPHA 4.0f
+/* Served (merged adapters) against the unmerged reference: float rounding of the merge. */
+#define LORA_TOL 1e-5
+
+/* The LoRA run's model rebuilt here without the server's code: the base file loaded, a LoRA
+ * model of the run's settings, base tensors copied by name, then every tensor of the adapter
+ * file by name (adapters keep PEFT's prefix, the head loses it); not merged, eval mode.
+ * with_adapters 0 skips the adapters (B stays 0: the base with the trained head). */
+static ml_settransformer *reference_lora(const char *base, const char *ckpt, int with_adapters) {
+    ml_settransformer_load_options lo = ML_SETTRANSFORMER_LOAD_OPTIONS_INIT;
+    ml_settransformer *b = NULL, *st = NULL;
+    CHECK_STATUS(ml_settransformer_load(&b, base, &lo), ML_OK);
+    if (!b) return NULL;
+    ml_settransformer_config cfg = *ml_settransformer_get_config(b);
+    cfg.n_classes = 2;
+    cfg.max_sets = 16;
+    cfg.max_set_tokens = ST_MAX_OTUS;
+    cfg.max_tokens = 16 * ST_MAX_OTUS;
+    cfg.has_grad = 0;
+    cfg.lora_rank = LORA_RANK;
+    cfg.lora_alpha = LORA_ALPHA;
+    cfg.lora_targets = ML_LORA_ALL;
+    cfg.lora_dropout = 0.1f;
+    CHECK_STATUS(ml_settransformer_new(&st, &cfg), ML_OK);
+    for (size_t i = 0; st && i < ml_settransformer_n_tensors(b); i++) {
+        ml_nn_tensor t;
+        float *dst = NULL;
+        size_t n = 0;
+        CHECK_STATUS(ml_settransformer_tensor(b, i, &t), ML_OK);
+        CHECK_STATUS(ml_settransformer_param(st, t.name, &dst, &n), ML_OK);
+        if (dst && n == t.numel) memcpy(dst, t.data, n * sizeof *dst);
+    }
+    ml_settransformer_free(b);
+    char path[800];
+    snprintf(path, sizeof path, "%s/adapter_model.safetensors", ckpt);
+    ml_safetensors *sf = NULL;
+    CHECK_STATUS(ml_safetensors_open(&sf, path), ML_OK);
+    const char *prefix = "base_model.model.", *head = "base_model.model.classifier.";
+    for (size_t i = 0; st && sf && i < ml_safetensors_n_tensors(sf); i++) {
+        const ml_tensor_view *v = ml_safetensors_tensor(sf, i);
+        int is_head = strncmp(v->name, head, strlen(head)) == 0;
+        if (!is_head && !with_adapters) continue;
+        float *dst = NULL;
+        size_t n = 0;
+        CHECK_STATUS(ml_settransformer_param(st, is_head ? v->name + strlen(prefix) : v->name,
+                                             &dst, &n), ML_OK);
+        CHECK_EQ_INT(ml_tensor_view_n_elements(v), n);
+        if (dst && ml_tensor_view_n_elements(v) == n)
+            CHECK_STATUS(ml_safetensors_read_f32(v, dst), ML_OK);
+    }
+    ml_safetensors_close(sf);
+    if (st) ml_settransformer_set_training(st, 0);
+    return st;
+}
+
+static void copy_file(const char *from, const char *to) {
+    char *bytes = NULL;
+    size_t len = 0;
+    CHECK_STATUS(ml__file_read(from, 1u << 26, &bytes, &len), ML_OK);
+    CHECK_STATUS(ml__file_write_atomic(to, bytes, len, 0644), ML_OK);
+    free(bytes);
+}
+
+/* A folder holding a copy of base named name, with (manifest) a MANIFEST. Returns its path. */
+static char *base_copy(const char *base, const char *folder, const char *name, int manifest) {
+    char *dir = tmp_path(folder);
+    static char file[4][900];
+    static int k;
+    k = (k + 1) % 4;
+    CHECK(mkdir(dir, 0755) == 0);
+    snprintf(file[k], sizeof file[k], "%s/%s", dir, name);
+    copy_file(base, file[k]);
+    if (manifest) CHECK_STATUS(ml_manifest_write(dir), ML_OK);
+    return file[k];
+}
+
+static void check_lora_predictions(const cohort *c, ml_serve_model *m, const double *want) {
+    char *body = otu_request(c);
+    ml_serve_outcome out;
+    json_t *doc = m ? predict(m, body, c->t, &out) : NULL;
+    CHECK_EQ_INT(out.http_status, 200);
+    for (size_t i = 0; doc && i < ml_table_n_samples(c->t); i++)
+        CHECK_NEAR(pred_num(doc, i, "probability"), want[i], LORA_TOL);
+    json_decref(doc);
+    ml_serve_outcome_clear(&out);
+    free(body);
+}
+
+static void test_serve__lora_equals_unmerged_forward(void) {
+    cohort c = {0};
+    make_cohort(&c, "cohort-lora", 42);
+    ml_train_options o = st_options(&c);
+    ml_train_result r;
+    CHECK_STATUS(ml_train(tmp_path("run-lora-base"), c.t, c.j, &o, &r), ML_OK);
+    char base[900], ckpt[800];
+    snprintf(base, sizeof base, "%s/%s/model.safetensors", tmp_path("run-lora-base"),
+             r.last_checkpoint);
+    o.init_path = base;
+    o.st.lora_rank = LORA_RANK;
+    o.st.lora_alpha = LORA_ALPHA;
+    o.st.lora_targets = ML_LORA_ALL;
+    o.st.lora_dropout = 0.1f;
+    o.steps = 6;
+    o.lr = 0.05;
+    CHECK_STATUS(ml_train(tmp_path("run-lora-all"), c.t, c.j, &o, &r), ML_OK);
+    snprintf(ckpt, sizeof ckpt, "%s/%s", tmp_path("run-lora-all"), r.last_checkpoint);
+    size_t ns = ml_table_n_samples(c.t);
+    double *want = calloc(ns, sizeof *want), *bare = calloc(ns, sizeof *bare);
+    ml_settransformer *ref = reference_lora(base, ckpt, 1);
+    ml_settransformer *no_ad = reference_lora(base, ckpt, 0);
+    if (ref && no_ad) {
+        forward_st(&c, ref, want);
+        forward_st(&c, no_ad, bare);
+    }
+    double moved = 0; /* the adapters must matter, or the comparison below proves little */
+    for (size_t i = 0; i < ns; i++) moved = fmax(moved, fabs(want[i] - bare[i]));
+    CHECK(moved > 100 * LORA_TOL);
+    ml_serve_model_options so = ML_SERVE_MODEL_OPTIONS_INIT;
+    so.id_key = g_key;
+    so.otu_vectors = c.vectors;
+    so.base_weights = base;
+    ml_serve_model *m = load(ckpt, &so);
+    check_lora_predictions(&c, m, want);
+    char manifest[900], want_sha[72];
+    snprintf(manifest, sizeof manifest, "%s/MANIFEST", ckpt);
+    const char *files[] = {manifest, base};
+    sha256_hex(files, 2, want_sha); /* the base is part of the model's identity */
+    if (m) CHECK_STR(ml_serve_model_sha256(m), want_sha);
+    json_t *info = m ? info_of(m) : NULL;
+    json_t *lora = json_object_get(json_object_get(info, "model"), "lora");
+    CHECK_STR(info_str(info, "kind"), "settransformer");
+    CHECK_STR(json_string_value(json_object_get(lora, "base_weights")), "model.safetensors");
+    CHECK_EQ_INT(json_integer_value(json_object_get(lora, "r")), LORA_RANK);
+    json_decref(info);
+    ml_serve_model_release(m);
+    /* a signature required: the checkpoint signed is not enough, the base's folder must be */
+    char *key = tmp_path("lora-signing.key"), pub[800], base_dir[900];
+    snprintf(pub, sizeof pub, "%s.pub", key);
+    snprintf(base_dir, sizeof base_dir, "%s", base);
+    *strrchr(base_dir, '/') = '\0';
+    CHECK_STATUS(ml_signing_key_generate(key), ML_OK);
+    CHECK_STATUS(ml_manifest_sign(ckpt, key), ML_OK);
+    so.verify.require_signature = true;
+    so.verify.pubkey_path = pub;
+    m = (ml_serve_model *)0x1;
+    CHECK_STATUS(ml_serve_model_load(&m, ckpt, &so), ML_EINTEGRITY);
+    CHECK_ERR_CONTAINS("run-lora-base"); /* the base's folder, not the checkpoint */
+    CHECK_STATUS(ml_manifest_sign(base_dir, key), ML_OK);
+    m = load(ckpt, &so);
+    check_lora_predictions(&c, m, want);
+    ml_serve_model_release(m);
+    so.verify.require_signature = false;
+    /* another file: refused by name, both names in the message */
+    so.base_weights = base_copy(base, "base-other", "other.safetensors", 1);
+    m = (ml_serve_model *)0x1;
+    CHECK_STATUS(ml_serve_model_load(&m, ckpt, &so), ML_EINVAL);
+    CHECK_ERR_CONTAINS("other.safetensors");
+    CHECK_ERR_CONTAINS("\"model.safetensors\"");
+    /* the right name without a MANIFEST, then with a byte changed after its MANIFEST */
+    so.base_weights = base_copy(base, "base-bare", "model.safetensors", 0);
+    CHECK_STATUS(ml_serve_model_load(&m, ckpt, &so), ML_EINTEGRITY);
+    CHECK_ERR_CONTAINS("microlens manifest");
+    so.base_weights = base_copy(base, "base-tampered", "model.safetensors", 1);
+    FILE *f = fopen(so.base_weights, "r+b");
+    if (f) {
+        fseek(f, -3, SEEK_END);
+        int b = fgetc(f);
+        fseek(f, -3, SEEK_END);
+        fputc(b ^ 1, f);
+        fclose(f);
+    }
+    CHECK_STATUS(ml_serve_model_load(&m, ckpt, &so), ML_EINTEGRITY);
+    CHECK(m == (ml_serve_model *)0x1);
+    /* the right name, other content, and a MANIFEST that matches it: refused by the SHA-256
+     * that training recorded in preprocess.json */
+    so.base_weights = base_copy(base, "base-swapped", "model.safetensors", 0);
+    f = fopen(so.base_weights, "r+b");
+    if (f) {
+        fseek(f, -3, SEEK_END);
+        int b = fgetc(f);
+        fseek(f, -3, SEEK_END);
+        fputc(b ^ 1, f);
+        fclose(f);
+    }
+    char swapped_dir[900];
+    snprintf(swapped_dir, sizeof swapped_dir, "%s", so.base_weights);
+    *strrchr(swapped_dir, '/') = '\0';
+    CHECK_STATUS(ml_manifest_write(swapped_dir), ML_OK);
+    CHECK_STATUS(ml_serve_model_load(&m, ckpt, &so), ML_EINTEGRITY);
+    CHECK_ERR_CONTAINS("not the base weights this LoRA checkpoint was trained over");
+    CHECK(m == (ml_serve_model *)0x1);
+    /* base weights for a checkpoint that is not LoRA: a mistake, said so */
+    so.base_weights = base;
+    snprintf(ckpt, sizeof ckpt, "%s", base_dir);
+    CHECK_STATUS(ml_serve_model_load(&m, ckpt, &so), ML_EINVAL);
+    CHECK_ERR_CONTAINS("not a LoRA checkpoint");
+    ml_settransformer_free(ref);
+    ml_settransformer_free(no_ad);
+    free(want);
+    free(bare);
     free_cohort(&c);
 }
 
@@ -801,6 +1014,7 @@ int main(void) {
     RUN(test_serve__mlp_multiclass_probabilities);
     RUN(test_serve__checkpoint_refusals);
     RUN(test_serve__settransformer_equals_forward);
+    RUN(test_serve__lora_equals_unmerged_forward);
     RUN(test_serve__refcount_and_threads);
     ml_pseudonym_key_free(g_key);
     remove_tree(tmp_root);
