@@ -64,6 +64,22 @@ static json_t *overfit_json(const ml_overfit_analysis *v) {
     return bad ? NULL : o;
 }
 
+/* gradients.spike_steps lists at most this many flagged steps (the first ones), and
+ * spike_steps_truncated how many more there were: a diverging 100k-step run can flag every
+ * step, and the document is for reading, not for replaying the series (metrics has that). */
+#define JSON_MAX_SPIKE_STEPS 1000
+
+/* [{"step": s, "norm": v}, ...] of the first JSON_MAX_SPIKE_STEPS flagged steps. */
+static json_t *spike_steps_json(const ml_gradient_analysis *g) {
+    json_t *a = json_array();
+    int bad = !a;
+    for (size_t i = 0; !bad && i < g->n_spike_steps && i < JSON_MAX_SPIKE_STEPS; i++)
+        bad |= append(a, json_pack("{s:I, s:o}", "step", (json_int_t)g->spike_steps[i], "norm",
+                                   num(g->spike_norms[i])));
+    if (bad) json_decref(a);
+    return bad ? NULL : a;
+}
+
 static json_t *gradient_json(const ml_gradient_analysis *g) {
     json_t *o = json_object(), *t = json_array();
     int bad = put(o, "present", json_boolean(g->present));
@@ -74,6 +90,10 @@ static json_t *gradient_json(const ml_gradient_analysis *g) {
     bad |= put(o, "first_spike_step", step_or_null(g->first_spike_step));
     bad |= put(o, "first_spike_norm", num(g->first_spike_norm));
     bad |= put(o, "first_spike_median", num(g->first_spike_median));
+    bad |= put(o, "spike_ratio", num(g->spike_ratio));
+    bad |= put(o, "spike_steps", spike_steps_json(g));
+    if (g->n_spike_steps > JSON_MAX_SPIKE_STEPS)
+        bad |= put(o, "spike_steps_truncated", count(g->n_spike_steps - JSON_MAX_SPIKE_STEPS));
     bad |= put(o, "n_nonfinite", count(g->n_nonfinite));
     bad |= put(o, "first_nonfinite_step", step_or_null(g->first_nonfinite_step));
     bad |= put(o, "vanishing", json_boolean(g->vanishing));

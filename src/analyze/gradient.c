@@ -28,8 +28,12 @@ void ml__gradient_free(ml_gradient_analysis *g) {
     if (!g) return;
     for (size_t i = 0; i < g->n_tensors; i++) free((char *)g->tensors[i].name);
     free(g->tensors);
+    free(g->spike_steps);
+    free(g->spike_norms);
     g->tensors = NULL;
-    g->n_tensors = 0;
+    g->spike_steps = NULL;
+    g->spike_norms = NULL;
+    g->n_tensors = g->n_spike_steps = 0;
 }
 
 static int cmp_i64(const void *a, const void *b) {
@@ -61,10 +65,29 @@ static ml_status nonfinite_steps(ml_gradient_analysis *out, const ml__gradient_i
     return ML_OK;
 }
 
+/* Appends one flagged step; the arrays grow by doubling (cap in *cap). */
+static ml_status spike_add(ml_gradient_analysis *out, size_t *cap, int64_t step, double norm) {
+    if (out->n_spike_steps == *cap) {
+        size_t n = *cap ? 2 * *cap : 16;
+        int64_t *s = realloc(out->spike_steps, n * sizeof *s);
+        if (!s) return ML_NOMEM();
+        out->spike_steps = s;
+        double *v = realloc(out->spike_norms, n * sizeof *v);
+        if (!v) return ML_NOMEM();
+        out->spike_norms = v;
+        *cap = n;
+    }
+    out->spike_steps[out->n_spike_steps] = step;
+    out->spike_norms[out->n_spike_steps++] = norm;
+    return ML_OK;
+}
+
+/* p is in step order (the series'), so the flagged steps are too. */
 static ml_status spikes(ml_gradient_analysis *out, const ml__points *p) {
     double *med = malloc(p->n * sizeof *med);
     if (!med) return ML_NOMEM();
     ml_status st = ml__running_median_before(med, p->values, p->n, SPIKE_WINDOW);
+    size_t cap = 0;
     for (size_t i = SPIKE_MIN_HISTORY; st == ML_OK && i < p->n; i++) {
         if (!(p->values[i] > SPIKE_RATIO * med[i])) continue;
         if (out->n_spikes++ == 0) {
@@ -72,6 +95,7 @@ static ml_status spikes(ml_gradient_analysis *out, const ml__points *p) {
             out->first_spike_norm = p->values[i];
             out->first_spike_median = med[i];
         }
+        st = spike_add(out, &cap, p->steps[i], p->values[i]);
     }
     free(med);
     return st;
@@ -142,6 +166,7 @@ ml_status ml__gradient_analyze(ml_gradient_analysis *out, const ml__gradient_inp
     out->median_norm = out->max_norm = out->cosine_mean = out->cosine_std = NAN;
     out->first_spike_norm = out->first_spike_median = NAN;
     out->max_norm_step = out->first_spike_step = out->first_nonfinite_step = -1;
+    out->spike_ratio = SPIKE_RATIO;
     out->present = in->norm && in->norm->n > 0;
     ml_status st = nonfinite_steps(out, in);
     if (st == ML_OK && out->present) st = norms(out, in->norm);

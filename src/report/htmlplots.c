@@ -2,6 +2,7 @@
  * and selects them, and hands them to svg.c with titles, axis labels (with units) and
  * captions. A plot whose series is absent or has no finite point is left out; the technical
  * detail lists what was not collected. */
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -275,8 +276,9 @@ static void lr_caption(char *buf, size_t cap, const ml_lr_analysis *lr) {
              ml_lr_schedule_shape_name(lr->shape), (long long)lr->warmup_steps, peak, fin, rmse);
 }
 
-/* Gradient norm markers: non-finite steps on the top edge, and the analysis's own steps
- * (first spike, largest norm, gradient findings). The spike rule lives in the analysis. */
+/* Gradient norm markers: non-finite steps on the top edge, the largest norm and the steps of
+ * gradient findings. Every spike is drawn apart as a point series (explosions below); the
+ * spike rule lives in the analysis. */
 typedef struct marks {
     ml__svg_marker *m;
     char (*label)[80];
@@ -296,9 +298,6 @@ static void gradient_marks(marks *k, const xy *g, const ml_analysis *a) {
     const ml_gradient_analysis *ga = &a->gradient;
     for (size_t i = 0; i < g->n; i++)
         if (!isfinite(g->y[i])) mark_add(k, g->x[i], NAN, "non-finite norm");
-    if (ga->n_spikes > 0 && ga->first_spike_step >= 0)
-        mark_add(k, (double)ga->first_spike_step, xy_at(g, (double)ga->first_spike_step),
-                 "first spike");
     if (ga->max_norm_step >= 0 && ga->n_spikes > 0)
         mark_add(k, (double)ga->max_norm_step, xy_at(g, (double)ga->max_norm_step),
                  "largest norm");
@@ -309,12 +308,64 @@ static void gradient_marks(marks *k, const xy *g, const ml_analysis *a) {
     }
 }
 
+/* Every step the analysis flagged as an explosion, as one point series; tooltips only while
+ * svg.c draws the points one by one (ML__SVG_MAX_MARKERS). */
+typedef struct explosions {
+    double *x, *y;
+    char (*tip)[80];
+    const char **tips;
+    char legend[80];
+} explosions;
+
+static void explosions_free(explosions *e) {
+    free(e->x);
+    free(e->y);
+    free(e->tip);
+    free(e->tips);
+    memset(e, 0, sizeof *e);
+}
+
+static ml_status explosions_load(explosions *e, ml__svg_points *pts,
+                                 const ml_gradient_analysis *g) {
+    memset(e, 0, sizeof *e);
+    size_t n = g->n_spike_steps;
+    if (n == 0) return ML_OK;
+    bool tipped = n <= ML__SVG_MAX_MARKERS;
+    e->x = malloc(n * sizeof *e->x);
+    e->y = malloc(n * sizeof *e->y);
+    if (tipped) {
+        e->tip = malloc(n * sizeof *e->tip);
+        e->tips = malloc(n * sizeof *e->tips);
+    }
+    if (!e->x || !e->y || (tipped && (!e->tip || !e->tips))) {
+        explosions_free(e);
+        return ML_NOMEM();
+    }
+    for (size_t i = 0; i < n; i++) {
+        e->x[i] = (double)g->spike_steps[i];
+        e->y[i] = g->spike_norms[i];
+        if (!tipped) continue;
+        char v[32];
+        ml__report_fmt(v, sizeof v, g->spike_norms[i]);
+        snprintf(e->tip[i], sizeof e->tip[i], "step %" PRId64 ": explosion, norm %s",
+                 g->spike_steps[i], v);
+        e->tips[i] = e->tip[i];
+    }
+    snprintf(e->legend, sizeof e->legend, "explosion (rule: > %g x running median)",
+             g->spike_ratio);
+    *pts = (ml__svg_points){e->legend, e->x, e->y, e->tips, n, ML__SVG_PURPLE};
+    return ML_OK;
+}
+
 static ml_status plot_grad_norm(ml__html_ctx *c) {
     xy s[2] = {{0}};
     ml__svg_line lines[2];
     char labels[2][128];
     size_t nl = 0;
     marks k = {NULL, NULL, 0, ML__SVG_MAX_MARKERS + 8};
+    explosions ex = {0};
+    ml__svg_points pts;
+    size_t n_pts = 0;
     k.m = malloc(k.cap * sizeof *k.m);
     k.label = malloc(k.cap * sizeof *k.label);
     ml_status st = k.m && k.label ? ML_OK : ML_NOMEM();
@@ -324,17 +375,20 @@ static ml_status plot_grad_norm(ml__html_ctx *c) {
         lines[nl] = (ml__svg_line){labels[nl], s[r].x, s[r].y, s[r].n, run_colour(r), false,
                                    false, false};
         nl++;
-        if (c->n_runs == 1) gradient_marks(&k, &s[r], c->r[r].a);
+        if (c->n_runs != 1) continue;
+        gradient_marks(&k, &s[r], c->r[r].a);
+        if ((st = explosions_load(&ex, &pts, &c->r[r].a->gradient)) == ML_OK && ex.x) n_pts = 1;
     }
     const ml_gradient_analysis *g = &c->r[0].a->gradient;
-    char caption[400], med[32];
+    char caption[480], med[32];
     ml__report_fmt(med, sizeof med, g->median_norm);
     snprintf(caption, sizeof caption,
              "L2 norm of the whole gradient before clipping, log scale. %zu spikes (the rule is "
-             "in docs/analyze.md) and %zu non-finite steps; median %s.%s",
+             "in docs/analyze.md) and %zu non-finite steps; median %s.%s%s",
              g->n_spikes, g->n_nonfinite, med,
-             k.n ? " Triangles mark non-finite steps (on the top edge), the first spike, the "
-                   "largest norm and the steps of gradient findings."
+             n_pts ? " Diamonds mark every spike." : "",
+             k.n ? " Triangles mark non-finite steps (on the top edge), the largest norm and "
+                   "the steps of gradient findings."
                  : "");
     ml__svg_plot p = ML__SVG_PLOT_INIT;
     p.title = "Gradient global norm";
@@ -343,11 +397,16 @@ static ml_status plot_grad_norm(ml__html_ctx *c) {
     p.log_y = true;
     p.lines = lines;
     p.n_lines = nl;
+    p.points = &pts;
+    p.n_points = n_pts;
     p.markers = k.m;
     p.n_markers = k.n;
-    p.marker_label = "non-finite / spike / finding";
+    p.marker_label = "non-finite / largest norm / finding";
     if (st == ML_OK && nl > 0)
-        st = figure_plot(c, &p, c->n_runs == 1 ? caption : "Global gradient norm of both runs, log scale.");
+        st = figure_plot(c, &p,
+                         c->n_runs == 1 ? caption
+                                        : "Global gradient norm of both runs, log scale.");
+    explosions_free(&ex);
     free(k.m);
     free(k.label);
     xy_free(&s[0]);

@@ -309,6 +309,12 @@ static bool data_range(const ml__svg_plot *p, double *x0, double *x1, double *y0
         if (isfinite(p->markers[i].x)) widen(x0, x1, p->markers[i].x);
         if (drawable(p, p->markers[i].x, p->markers[i].y)) widen(y0, y1, p->markers[i].y);
     }
+    for (size_t k = 0; k < p->n_points; k++)
+        for (size_t i = 0; i < p->points[k].n; i++) {
+            const ml__svg_points *ps = &p->points[k];
+            if (isfinite(ps->x[i])) widen(x0, x1, ps->x[i]);
+            if (drawable(p, ps->x[i], ps->y[i])) widen(y0, y1, ps->y[i]);
+        }
     if (n_points == 0) return false;
     for (size_t i = 0; i < p->n_vlines; i++)
         if (isfinite(p->vlines[i].x)) widen(x0, x1, p->vlines[i].x);
@@ -391,7 +397,7 @@ static void y_ticks(ticks *t, const frame *f, double avail) {
 typedef struct legend_item {
     const char *text;
     ml__svg_colour colour;
-    int kind; /* 0 line, 1 dashed line, 2 marker */
+    int kind; /* 0 line, 1 dashed line, 2 marker, 3 diamond (point series) */
 } legend_item;
 
 static size_t legend_items(const ml__svg_plot *p, legend_item *items, size_t cap) {
@@ -399,6 +405,9 @@ static size_t legend_items(const ml__svg_plot *p, legend_item *items, size_t cap
     for (size_t l = 0; l < p->n_lines && n < cap; l++)
         if (p->lines[l].label)
             items[n++] = (legend_item){p->lines[l].label, p->lines[l].colour, p->lines[l].dashed};
+    for (size_t k = 0; k < p->n_points && n < cap; k++)
+        if (p->points[k].label && p->points[k].n > 0)
+            items[n++] = (legend_item){p->points[k].label, p->points[k].colour, 3};
     if (p->marker_label && p->n_markers > 0 && n < cap)
         items[n++] = (legend_item){p->marker_label, ML__SVG_VERMILLION, 2};
     return n;
@@ -423,6 +432,12 @@ static void marker_shape(ml__outbuf *out, double x, double y) {
     ml__outbuf_printf(out, "M%.1f %.1fl-4.5 -8h9z", x, y);
 }
 
+/* A diamond 8 pixels across centred on (x, y): ~30 bytes, so that a path of thousands stays
+ * small. Its relative part ("l4 4l-4 4l-4-4z") is the same for every point. */
+static void diamond_shape(ml__outbuf *out, double x, double y) {
+    ml__outbuf_printf(out, "M%.1f %.1fl4 4l-4 4l-4-4z", x, y - 4);
+}
+
 static void draw_legend(ml__outbuf *out, const legend_item *items, size_t n, double x0,
                         double y0, double avail) {
     double x = 0, y = y0;
@@ -432,9 +447,10 @@ static void draw_legend(ml__outbuf *out, const legend_item *items, size_t n, dou
             y += LEGEND_ROW_H;
         }
         const char *c = ml__svg_colour_hex(items[i].colour);
-        if (items[i].kind == 2) {
+        if (items[i].kind >= 2) {
             ml__outbuf_printf(out, "<path fill=\"%s\" d=\"", c);
-            marker_shape(out, x0 + x + 11, y + 4);
+            if (items[i].kind == 2) marker_shape(out, x0 + x + 11, y + 4);
+            else diamond_shape(out, x0 + x + 11, y);
             ml__outbuf_puts(out, "\"/>\n");
         } else {
             ml__outbuf_printf(out,
@@ -537,6 +553,39 @@ static void draw_markers(ml__outbuf *out, const frame *f, const ml__svg_plot *p)
     ml__outbuf_puts(out, "</g>\n");
 }
 
+/* One point series: an element per point with its tooltip while they are few, else a single
+ * path (one tooltip for all) so that every point is drawn and the page stays small. A thin
+ * white edge keeps a few diamonds visible on the line they sit on; on a dense single path the
+ * edges of neighbours would cover each other's fill, so it has none. */
+static void draw_points(ml__outbuf *out, const frame *f, const ml__svg_plot *p,
+                        const ml__svg_points *ps) {
+    if (ps->n == 0) return;
+    bool one_path = ps->n > ML__SVG_MAX_MARKERS;
+    ml__outbuf_printf(out, "<g fill=\"%s\"%s>\n", ml__svg_colour_hex(ps->colour),
+                      one_path ? "" : " stroke=\"#fff\" stroke-width=\"0.8\"");
+    if (one_path) ml__outbuf_puts(out, "<path d=\"");
+    for (size_t i = 0; i < ps->n; i++) {
+        if (!isfinite(ps->x[i])) continue;
+        double Y = drawable(p, ps->x[i], ps->y[i]) ? fy(f, ps->y[i]) : f->top + 5;
+        if (!one_path) ml__outbuf_puts(out, "<path d=\"");
+        diamond_shape(out, fx(f, ps->x[i]), Y);
+        if (one_path) continue;
+        ml__outbuf_puts(out, "\">");
+        if (ps->tips && ps->tips[i]) {
+            ml__outbuf_puts(out, "<title>");
+            ml__svg_escape(out, ps->tips[i]);
+            ml__outbuf_puts(out, "</title>");
+        }
+        ml__outbuf_puts(out, "</path>\n");
+    }
+    if (one_path) {
+        ml__outbuf_printf(out, "\"><title>%zu points: ", ps->n);
+        ml__svg_escape(out, ps->label);
+        ml__outbuf_puts(out, "</title></path>\n");
+    }
+    ml__outbuf_puts(out, "</g>\n");
+}
+
 static void draw_vlines(ml__outbuf *out, const frame *f, const ml__svg_plot *p) {
     for (size_t i = 0; i < p->n_vlines; i++) {
         const ml__svg_vline *v = &p->vlines[i];
@@ -635,6 +684,7 @@ ml_status ml__svg_plot_write(ml__outbuf *out, const ml__svg_plot *p) {
     if (p->diagonal) draw_diagonal(out, &f);
     draw_vlines(out, &f, p);
     for (size_t l = 0; l < p->n_lines; l++) draw_line(out, &f, p, &p->lines[l], bx, by);
+    for (size_t k = 0; k < p->n_points; k++) draw_points(out, &f, p, &p->points[k]);
     draw_markers(out, &f, p);
     if (p->n_markers > ML__SVG_MAX_MARKERS) {
         char note[96];

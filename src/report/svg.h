@@ -1,8 +1,9 @@
 /* svg.h - the reports' one plotting module: inline SVG line plots (linear or log y, markers,
- * reference lines, steps), heat maps, horizontal bars and confusion matrices, with "nice
- * number" ticks, axis labels, a legend and the Okabe-Ito palette. It draws what it is given:
- * no statistic is computed here beyond axis ranges, ticks and the min/max decimation that keeps
- * long series small. Every text is XML-escaped. Nothing is fetched: no script, font or image. */
+ * point series, reference lines, steps), heat maps, horizontal bars and confusion matrices,
+ * with "nice number" ticks, axis labels, a legend and the Okabe-Ito palette. It draws what it
+ * is given: no statistic is computed here beyond axis ranges, ticks and the min/max decimation
+ * that keeps long series small. Every text is XML-escaped. Nothing is fetched: no script, font
+ * or image. */
 #ifndef ML_REPORT_SVG_H
 #define ML_REPORT_SVG_H
 
@@ -56,6 +57,18 @@ typedef struct ml__svg_marker {
     const char *label;     /* tooltip */
 } ml__svg_marker;
 
+/* A series of point events of one kind (every gradient explosion step), drawn as diamonds
+ * centred on (x, y) in one colour; a y that is not drawable sits on the top edge. Up to
+ * ML__SVG_MAX_MARKERS each diamond is its own element with its tooltip; beyond, all of them are
+ * drawn (none is left out) as one <path> of short subpaths, about 30 bytes a point. */
+typedef struct ml__svg_points {
+    const char *label;        /* legend entry; NULL: none */
+    const double *x, *y;      /* n events, borrowed for the call */
+    const char *const *tips;  /* n tooltips, or NULL: none */
+    size_t n;
+    ml__svg_colour colour;
+} ml__svg_points;
+
 /* A vertical reference line (best checkpoint, divergence) with a short label at its top. */
 typedef struct ml__svg_vline {
     double x;
@@ -77,9 +90,12 @@ typedef struct ml__svg_plot {
     const char *marker_label; /* legend entry of the markers */
     const ml__svg_vline *vlines;
     size_t n_vlines;
+    const ml__svg_points *points; /* drawn under the markers */
+    size_t n_points;
 } ml__svg_plot;
 #define ML__SVG_PLOT_INIT                                                                    \
-    {NULL, NULL, NULL, false, NAN, NAN, NAN, NAN, false, false, NULL, 0, NULL, 0, NULL, NULL, 0}
+    {NULL, NULL, NULL, false, NAN, NAN, NAN, NAN, false, false, NULL, 0, NULL, 0, NULL, NULL, 0, \
+     NULL, 0}
 
 /* ^True when the plot has a finite point to draw (ml__svg_plot_write would not refuse it). */
 bool ml__svg_plot_drawable(const ml__svg_plot *p);

@@ -1,8 +1,8 @@
 /* test_analyses.c - what each analysis promises on series built by hand: loss (edge means,
  * convergence step by the stated rule - not the middle step -, plateau, NaN tails),
  * overfitting (best checkpoint, divergence, early stop), gradients (spikes against the running
- * median, non-finite steps from three sources, vanishing, dead tensors), weights (jumps, CUSUM),
- * learning-rate shapes after a warm-up, and the verdict rule. */
+ * median, every flagged step listed, non-finite steps from three sources, vanishing, dead
+ * tensors), weights (jumps, CUSUM), learning-rate shapes after a warm-up, and the verdict rule. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -205,6 +205,8 @@ static void test_gradient__spike_and_nonfinite_steps(void) {
     CHECK_STATUS(ml__gradient_analyze(&g, &in), ML_OK);
     CHECK(g.present);
     CHECK_EQ_INT(g.n_spikes, 1);
+    CHECK_EQ_INT(g.n_spike_steps, 1);
+    CHECK_EQ_INT(g.spike_steps[0], 30);
     CHECK_EQ_INT(g.first_spike_step, 30);
     CHECK_NEAR(g.first_spike_norm, 50.0, 0);
     CHECK(g.first_spike_median > 0.5 && g.first_spike_median < 1.5);
@@ -214,6 +216,56 @@ static void test_gradient__spike_and_nonfinite_steps(void) {
     CHECK_EQ_INT(g.max_norm_step, 30);
     CHECK(!g.vanishing);
     CHECK(!g.has_cosine);
+    ml__gradient_free(&g);
+}
+
+/* Spikes planted at known steps (one before the history is long enough, one NaN between two
+ * adjacent spikes, one at the very end): spike_steps lists exactly the flagged ones, in step
+ * order, with their norms, and agrees with n_spikes and first_spike_step. */
+static void test_gradient__every_spike_step_listed(void) {
+    static series_buf norm;
+    static const int64_t planted[] = {12, 57, 58, 140, 141, 233, 300};
+    static const double height[] = {20.0, 40.0, 15.0, 1e3, 14.0, 30.0, 99.0};
+    uint64_t st = 11;
+    for (size_t i = 0; i < 300; i++) {
+        norm.steps[i] = (int64_t)i + 1;
+        norm.values[i] = 1.0 + 0.3 * noise(&st); /* 0.7 .. 1.3: never 10x the median */
+    }
+    norm.values[2] = 80.0;  /* step 3: fewer than SPIKE_MIN_HISTORY norms precede it */
+    norm.values[99] = NAN;  /* step 100: skipped, not a spike */
+    for (size_t k = 0; k < sizeof planted / sizeof *planted; k++)
+        norm.values[planted[k] - 1] = height[k];
+    finish(&norm, 300);
+    ml__gradient_inputs in = {&norm.s, NULL, NULL, NULL, NULL, 0};
+    ml_gradient_analysis g;
+    CHECK_STATUS(ml__gradient_analyze(&g, &in), ML_OK);
+    CHECK_EQ_INT(g.n_spikes, sizeof planted / sizeof *planted);
+    CHECK_EQ_INT(g.n_spike_steps, g.n_spikes);
+    CHECK_NEAR(g.spike_ratio, 10.0, 0);
+    for (size_t k = 0; k < g.n_spike_steps && k < sizeof planted / sizeof *planted; k++) {
+        CHECK_EQ_INT(g.spike_steps[k], planted[k]);
+        CHECK_NEAR(g.spike_norms[k], height[k], 0);
+    }
+    CHECK_EQ_INT(g.first_spike_step, 12);
+    CHECK_EQ_INT(g.max_norm_step, 140);
+    ml__gradient_free(&g);
+    CHECK(g.spike_steps == NULL && g.spike_norms == NULL && g.n_spike_steps == 0);
+}
+
+/* No spike: the list is empty and NULL (nothing to free). */
+static void test_gradient__no_spike_no_list(void) {
+    static series_buf norm;
+    for (size_t i = 0; i < 60; i++) {
+        norm.steps[i] = (int64_t)i + 1;
+        norm.values[i] = 1.0 / sqrt((double)i + 1);
+    }
+    finish(&norm, 60);
+    ml__gradient_inputs in = {&norm.s, NULL, NULL, NULL, NULL, 0};
+    ml_gradient_analysis g;
+    CHECK_STATUS(ml__gradient_analyze(&g, &in), ML_OK);
+    CHECK_EQ_INT(g.n_spikes, 0);
+    CHECK_EQ_INT(g.n_spike_steps, 0);
+    CHECK(g.spike_steps == NULL && g.spike_norms == NULL);
     ml__gradient_free(&g);
 }
 
@@ -229,6 +281,8 @@ static void test_gradient__steady_growth_is_a_spike_first_steps_are_not(void) {
     CHECK_STATUS(ml__gradient_analyze(&g, &in), ML_OK);
     CHECK(g.n_spikes > 0);
     CHECK(g.first_spike_step > 5);
+    CHECK_EQ_INT(g.n_spike_steps, g.n_spikes);
+    for (size_t i = 1; i < g.n_spike_steps; i++) CHECK(g.spike_steps[i] > g.spike_steps[i - 1]);
     ml__gradient_free(&g);
 }
 
@@ -427,6 +481,8 @@ int main(void) {
     RUN(test_overfit__best_checkpoint_divergence_and_early_stop);
     RUN(test_overfit__small_rise_or_falling_eval_is_not_overfitting);
     RUN(test_gradient__spike_and_nonfinite_steps);
+    RUN(test_gradient__every_spike_step_listed);
+    RUN(test_gradient__no_spike_no_list);
     RUN(test_gradient__steady_growth_is_a_spike_first_steps_are_not);
     RUN(test_gradient__vanishing_cosine_and_dead_tensors);
     RUN(test_weights__jump_and_change_point);

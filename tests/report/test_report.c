@@ -1,8 +1,8 @@
 /* test_report.c - what report.h promises, on run stores written here through the run-store
  * API: a self-contained HTML page (no URL, script or import; text escaped; long series
- * decimated), plots left out and listed when a series is absent, Markdown and JSON forms, the
- * comparison of two runs, refusals that leave no file, and the evaluation page (curves and
- * confusion, no sample identifier). */
+ * decimated; a marker for every gradient explosion), plots left out and listed when a series
+ * is absent, Markdown and JSON forms, the comparison of two runs, refusals that leave no file,
+ * and the evaluation page (curves and confusion, no sample identifier). */
 #include <dirent.h>
 #include <jansson.h>
 #include <math.h>
@@ -212,6 +212,114 @@ static void test_html__wide_heat_map_keeps_the_largest_rows(void) {
         }
     }
     free(html);
+    close_run(&r);
+}
+
+/* A run whose gradient norm is 1/sqrt(step) times 50 at the planted steps, with the
+ * collectors' loss; every period-th step from period on when period > 0 instead. */
+static void make_spiky_run(const char *dir, size_t n_steps, const int64_t *planted,
+                           size_t n_planted, size_t period) {
+    ml_run_info info = ML_RUN_INFO_INIT;
+    info.config_json = "{}";
+    ml_runstore *rs = NULL;
+    CHECK_STATUS(ml_runstore_open(&rs, dir, ML_RUNSTORE_CREATE, &info), ML_OK);
+    for (size_t i = 1; rs && i <= n_steps; i++) {
+        double t = (double)i, g = 1.0 / sqrt(t);
+        bool spike = period > 0 && i >= period && i % period == 0;
+        for (size_t k = 0; k < n_planted; k++) spike |= planted[k] == (int64_t)i;
+        ml_runstore_log_metric(rs, (int64_t)i, "loss", 0.2 + 0.5 / (1 + t * 0.01));
+        ml_runstore_log_metric(rs, (int64_t)i, "grad_norm", spike ? 50.0 * g : g);
+    }
+    CHECK_STATUS(ml_runstore_set_status(rs, ML_RUN_COMPLETED), ML_OK);
+    CHECK_STATUS(ml_runstore_close(rs), ML_OK);
+}
+
+/* The gradient-norm plot's <svg>, copied (caller frees); NULL when absent. */
+static char *grad_plot(const char *html) {
+    const char *a = strstr(html, ">Gradient global norm</text>");
+    const char *b = a ? strstr(a, "</svg>") : NULL;
+    return a && b ? strndup(a, (size_t)(b - a)) : NULL;
+}
+
+/* svg.c's diamond: the same relative path after every point's "M x y". */
+#define DIAMOND "l4 4l-4 4l-4-4z"
+
+/* Issue 6: every explosion step the analysis flagged has its own marker (and tooltip) on the
+ * gradient-norm plot, the legend names the rule, and the JSON lists the steps. */
+static void test_html__every_explosion_marked(void) {
+    static const int64_t planted[] = {40, 41, 150, 151, 299, 400};
+    const size_t n = sizeof planted / sizeof *planted;
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s/spiky", tmp_dir);
+    make_spiky_run(dir, 400, planted, n, 0);
+    analysed r = open_run(dir);
+    CHECK(r.a && r.a->gradient.n_spike_steps == n);
+    char *html = r.a ? write_read(&r, NULL, ML_REPORT_HTML, "spiky.html", NULL) : NULL;
+    char *svg = html ? grad_plot(html) : NULL;
+    CHECK(svg != NULL);
+    if (svg) {
+        CHECK_EQ_INT(count(svg, DIAMOND), n + 1); /* + the legend's */
+        CHECK(strstr(svg, ">explosion (rule: &gt; 10 x running median)</text>") != NULL);
+        for (size_t k = 0; k < n; k++) {
+            char tip[64];
+            snprintf(tip, sizeof tip, "<title>step %lld: explosion, norm ", (long long)planted[k]);
+            CHECK_EQ_INT(count(svg, tip), 1);
+        }
+        CHECK(strstr(html, "Diamonds mark every spike.") != NULL);
+    }
+    free(svg);
+    free(html);
+    char *text = r.a ? write_read(&r, NULL, ML_REPORT_JSON, "spiky.json", NULL) : NULL;
+    json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+    const json_t *g = json_object_get(doc, "gradients");
+    const json_t *list = json_object_get(g, "spike_steps");
+    CHECK_EQ_INT(json_array_size(list), n);
+    for (size_t k = 0; k < n && k < json_array_size(list); k++) {
+        const json_t *e = json_array_get(list, k);
+        CHECK_EQ_INT(json_integer_value(json_object_get(e, "step")), planted[k]);
+        CHECK_NEAR(json_real_value(json_object_get(e, "norm")), 50.0 / sqrt((double)planted[k]),
+                   1e-9);
+    }
+    CHECK(json_object_get(g, "spike_steps_truncated") == NULL);
+    CHECK_EQ_INT(json_integer_value(json_object_get(g, "n_spikes")), n);
+    json_decref(doc);
+    free(text);
+    close_run(&r);
+}
+
+/* 1100 explosions (every third step from 6): all drawn, as one path without a tooltip each, so that
+ * the plot stays small; the JSON lists the first 1000 and counts the rest. */
+static void test_html__many_explosions_one_path(void) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "%s/diverging", tmp_dir);
+    make_spiky_run(dir, 3303, NULL, 0, 3); /* step 3 has too short a history */
+    analysed r = open_run(dir);
+    size_t n = r.a ? r.a->gradient.n_spike_steps : 0;
+    CHECK_EQ_INT(n, 1100);
+    char *html = r.a ? write_read(&r, NULL, ML_REPORT_HTML, "diverging.html", NULL) : NULL;
+    char *svg = html ? grad_plot(html) : NULL;
+    CHECK(svg != NULL);
+    if (svg) {
+        CHECK_EQ_INT(count(svg, DIAMOND), n + 1);
+        CHECK_EQ_INT(count(svg, ": explosion, norm "), 0);
+        CHECK(strstr(svg, "<title>1100 points: explosion (rule: &gt; 10 x running median)") !=
+              NULL);
+        /* ~30 bytes a diamond; one element each would be about 80 */
+        CHECK(strlen(svg) < 60 * 1024);
+        if (strlen(svg) >= 60 * 1024) fprintf(stderr, "  plot is %zu bytes\n", strlen(svg));
+    }
+    free(svg);
+    free(html);
+    char *text = r.a ? write_read(&r, NULL, ML_REPORT_JSON, "diverging.json", NULL) : NULL;
+    json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+    const json_t *g = json_object_get(doc, "gradients");
+    CHECK_EQ_INT(json_array_size(json_object_get(g, "spike_steps")), 1000);
+    CHECK_EQ_INT(json_integer_value(json_object_get(g, "spike_steps_truncated")), 100);
+    CHECK_EQ_INT(json_integer_value(json_object_get(
+                     json_array_get(json_object_get(g, "spike_steps"), 0), "step")),
+                 6);
+    json_decref(doc);
+    free(text);
     close_run(&r);
 }
 
@@ -432,6 +540,8 @@ int main(void) {
     RUN(test_html__self_contained_every_plot_and_escaped);
     RUN(test_html__absent_series_left_out_and_listed);
     RUN(test_html__wide_heat_map_keeps_the_largest_rows);
+    RUN(test_html__every_explosion_marked);
+    RUN(test_html__many_explosions_one_path);
     RUN(test_markdown__summary_and_diagnostics);
     RUN(test_json__analysis_plus_metadata_and_comparison);
     RUN(test_write__refusals_leave_no_file);
