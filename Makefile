@@ -60,19 +60,25 @@ demo:
 	    --d-model 20 --layers 3 --heads 5 --ff 80 --max-otus 256 \
 	    --init out/demo/runs/synth-settransformer/checkpoints/$$(ls out/demo/runs/synth-settransformer/checkpoints | tail -1)/model.safetensors \
 	    --lora r=4,alpha=8,targets=q,v --epochs 10 --batch 16 --lr 1e-3 --eval-every 15 \
-	    --checkpoint-every 20 --collect all --collect-every 2 --out out/demo/runs/synth-lora
+	    --checkpoint-every 20 --collect all --collect-every 2 --snapshot lora,grads --snapshot-every 20 \
+	    --out out/demo/runs/synth-lora
 	@echo "== microlens report (the LoRA fine-tune: summary, plots, every diagnostic) =="
 	@$(MICROLENS) report out/demo/runs/synth-lora --out out/demo/report.md
 	@$(MICROLENS) report out/demo/runs/synth-lora --out out/demo/report.json
 	@$(MICROLENS) report out/demo/runs/synth-settransformer --compare out/demo/runs/synth-lora \
 	    --out out/demo/compare.html
+	@echo "== microlens export (the same run for TensorBoard and numpy) =="
+	@rm -rf out/demo/tensorboard out/demo/npy
+	@$(MICROLENS) export out/demo/runs/synth-lora --format tensorboard --out out/demo/tensorboard
+	@$(MICROLENS) export out/demo/runs/synth-lora --format npy --out out/demo/npy
 	@echo "== microlens analyze (the same run as text) =="
 	@$(MICROLENS) analyze out/demo/runs/synth-lora | tee out/demo/analyze.txt
 	@$(MICROLENS) report out/demo/runs/synth-lora --out out/demo/report.html
 	@echo
 	@echo "demo outputs: out/demo/ (ecam-inspect.txt/.json, ecam-evaluate.txt/.html, ecam-folds.csv,"
 	@echo "  ecam-logreg/ (model bundle), synthetic/, synthetic-inspect.json, runs/ (training runs:"
-	@echo "  run.sqlite + verified checkpoints), analyze.txt, report.md/.json, compare.html)"
+	@echo "  run.sqlite + verified checkpoints), tensorboard/, npy/, analyze.txt, report.md/.json,"
+	@echo "  compare.html)"
 	@echo "HTML report of the demo run: out/demo/report.html"
 
 # Every test, under AddressSanitizer + UndefinedBehaviorSanitizer. The optimised build comes
