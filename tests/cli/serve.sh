@@ -6,7 +6,8 @@
 # Retry-After), JSON errors (400 with a reason, 404, 405, 415), reload refusing a tampered
 # checkpoint while the old model keeps answering, start refusals (no TLS, loose modes, bad
 # MANIFEST, unsigned with --require-signature), the access log (pseudonyms only, no token,
-# no payload), SIGHUP reopening it, and SIGTERM draining a request in flight, then exit 0.
+# no payload), SIGHUP reopening it, SIGTERM draining a request in flight, then exit 0, and
+# train checkpoints: MLP, and LoRA over --base-weights (missing, another or tampered base refused).
 source "$(dirname "$0")/lib.bash"
 unset MICROLENS_REQUIRE_SIGNATURE
 export MICROLENS_ID_KEY=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
@@ -317,5 +318,35 @@ cp -r "$ckpt" "$T/tampered"
 printf '\n' >>"$T/tampered/preprocess.json"
 run 4 "$MICROLENS" serve --model "$T/tampered" --tokens "$T/tokens" --listen 127.0.0.1:0 "${tls[@]}"
 expect_in "$T/err" "preprocess.json"
+
+# ---- a LoRA checkpoint (set transformer): served over --base-weights, also on reload -------
+st=(train --table "$T/c/table.tsv" --labels "$T/c/labels.csv" --model settransformer
+    --otu-vectors "$T/c/otu_vectors.safetensors" --steps 4 --batch 8 --max-otus 16 --d-model 10
+    --layers 1 --heads 2 --ff 16 --quiet)
+"$MICROLENS" "${st[@]}" --out "$T/st" >/dev/null
+bw=$(ls -d "$T/st/checkpoints/step-"* | tail -1)/model.safetensors
+"$MICROLENS" "${st[@]}" --out "$T/lora" --init "$bw" --lora r=2,alpha=4,targets=q,v,dropout=0.1 >/dev/null
+lckpt=$(ls -d "$T/lora/checkpoints/step-"* | tail -1)
+lserve=(--model "$lckpt" --otu-vectors "$T/c/otu_vectors.safetensors" --tokens "$T/tokens"
+        --listen 127.0.0.1:0 "${tls[@]}")
+run 3 "$MICROLENS" serve "${lserve[@]}"
+expect_in "$T/err" "pass --base-weights FILE"
+mkdir "$T/otherbase" && cp "$bw" "$T/otherbase/other.safetensors" && "$MICROLENS" manifest "$T/otherbase" >/dev/null
+run 2 "$MICROLENS" serve "${lserve[@]}" --base-weights "$T/otherbase/other.safetensors"
+expect_in "$T/err" 'records base_model_name_or_path "model.safetensors"'
+start_server "$T/l.err" "${lserve[@]}" --base-weights "$bw" --quiet
+BASE="https://127.0.0.1:$port"
+expect_eq "$(call alice POST /v1/predict "${json[@]}" --data-binary @"$T/body.json")" 200 "LoRA checkpoint predict"
+expect_eq "$(json_get "$T/resp" 'all(0 <= p["probability"] <= 1 for p in d["predictions"]) and len(d["predictions"])')" 2 "LoRA probabilities"
+lsha=$(json_get "$T/resp" 'd["model"]["sha256"]')
+expect_eq "$(call root POST /v1/reload)" 200 "LoRA checkpoint reload (same base)"
+expect_eq "$(json_get "$T/resp" 'd["model"]["sha256"]')" "$lsha" "LoRA reload: same model"
+expect_eq "$(call root GET /v1/model)" 200 "LoRA model info"
+expect_eq "$(json_get "$T/resp" 'd["model"]["lora"]["base_weights"]')" model.safetensors "LoRA info names the base"
+kill -TERM "$pid"
+wait "$pid"
+expect_eq "$?" 0 "LoRA server exits 0"
+printf 'x' >>"$(dirname "$bw")/trainer_state.json" # the base's folder no longer verifies
+run 4 "$MICROLENS" serve "${lserve[@]}" --base-weights "$bw"
 
 finish
