@@ -13,7 +13,8 @@ libs=($(pkg-config --cflags --libs jansson hdf5 openblas sqlite3 libmicrohttpd) 
 # -fsanitize=fuzzer-no-link instruments it for coverage without pulling in libFuzzer's main.
 objdir=$out/obj
 rm -rf "$objdir"; mkdir -p "$objdir"
-lib_flags=("${flags[@]/-fsanitize=fuzzer,address,undefined/-fsanitize=fuzzer-no-link,address,undefined}")
+lib_flags=("${flags[@]/-fsanitize=fuzzer,address,undefined/-fsanitize=fuzzer-no-link,address,undefined}"
+           $(pkg-config --cflags jansson hdf5 openblas sqlite3 libmicrohttpd))
 for src in $srcs; do printf '%s\n' "$src"; done |
     xargs -P "$(nproc 2>/dev/null || echo 2)" -I{} sh -c \
         'clang "$@" -c "{}" -o "'"$objdir"'/$(echo "{}" | tr / _).o"' sh "${lib_flags[@]}"
