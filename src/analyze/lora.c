@@ -34,6 +34,23 @@
 /* adapter_config.json is a few hundred bytes; a rank_pattern naming every module of a very
  * large model stays far below this. */
 #define LORA_CONFIG_MAX_BYTES (16u << 20)
+/* rank_pattern / alpha_pattern keys are module names or short suffix patterns (PEFT's docs:
+ * "model.decoder.layers.0.encoder_attn.k_proj"); a key longer than this is not one. The bound,
+ * with the refusals in pattern_check, keeps a hostile key from costing glibc's regcomp and
+ * regexec more than about a millisecond. */
+#define LORA_PATTERN_MAX_BYTES 512
+/* Bound on glibc's parse tree for one key, estimated as (bytes + wrapper) * 2^(number of '+'):
+ * glibc compiles x+ as x x*, a copy of x, so each '+' at most doubles the tree and nested ones
+ * ("a++++", "((a+)+)+") grow it exponentially (the fuzzer's first out-of-memory: a key with 70
+ * '+' in a row made regcomp allocate gigabytes). 4096 nodes compile and match in well under a
+ * millisecond and leave room for every PEFT key (one or two '+' at most). */
+#define LORA_PATTERN_MAX_NODES 4096
+/* Repetition operators ('*', '+', '?') per key. glibc's regcomp computes epsilon closures in
+ * time that grows with about the fourth power of nested repetitions: 150 nested "(...)*"
+ * took 19 s, 90 stars in a row inside 10 groups timed the fuzzer out. With 8 the slowest key
+ * found (7 nested stars around an alternation, 200 more alternatives) compiles in 15 ms;
+ * PEFT keys use one or two ("layers.*.q_proj"). */
+#define LORA_PATTERN_MAX_REPEATS 8
 /* PEFT's LoraConfig defaults (peft/tuners/lora/config.py), taken when a field is absent, so
  * that a config reads as PEFT itself would read it. */
 #define PEFT_DEFAULT_R 8
@@ -115,11 +132,49 @@ static void patterns_free(pattern *p, size_t n) {
     free(p);
 }
 
+/* Refuses the keys that make glibc's regex engine slow or huge, so that a config cannot stall
+ * or exhaust a scan (fuzz/fuzz_adapter_config.c feeds it hostile keys): a back-reference
+ * (\1 .. \9) takes glibc's backtracking matcher, exponential in the worst case; an interval
+ * {m,n} makes regcomp copy the repeated part n times, so nested intervals (((a{99}){99}){99})
+ * grow the automaton without bound; '+' copies once, bounded by LORA_PATTERN_MAX_NODES; and
+ * nested repetitions make regcomp slow, bounded by LORA_PATTERN_MAX_REPEATS. PEFT
+ * keys are module names and suffix patterns: none of this occurs in them. The scan is
+ * conservative: a backslash always takes the next byte, and '{' and '+' count even inside a
+ * bracket expression, where they would be harmless; escaped "\{" and "\+" are literals. */
+static ml_status pattern_check(const char *key, const char *path, const char *field) {
+    size_t len = strlen(key), nodes = len + 16, repeats = 0; /* 16: ^(.*\.)?( )$ */
+    if (len > LORA_PATTERN_MAX_BYTES)
+        return ML_FAIL(ML_EFORMAT, "%s: %s: a key of %zu bytes (expected a module name or "
+                       "suffix pattern of at most %d bytes)", path, field, len,
+                       LORA_PATTERN_MAX_BYTES);
+    for (size_t i = 0; i < len; i++) {
+        if (strchr("*+?", key[i]) && ++repeats > LORA_PATTERN_MAX_REPEATS)
+            return ML_FAIL(ML_EFORMAT, "%s: %s[\"%s\"]: more than %d repetitions (*, + or ?; "
+                           "expected a module name or suffix pattern)", path, field, key,
+                           LORA_PATTERN_MAX_REPEATS);
+        if (key[i] == '+' && (nodes *= 2) > LORA_PATTERN_MAX_NODES)
+            return ML_FAIL(ML_EFORMAT, "%s: %s[\"%s\"]: too many '+' repetitions (each copies "
+                           "what it repeats; expected a module name or suffix pattern)", path,
+                           field, key);
+        if (key[i] == '\\' && key[i + 1] >= '1' && key[i + 1] <= '9')
+            return ML_FAIL(ML_EFORMAT, "%s: %s[\"%s\"]: back-reference \\%c refused (matching "
+                           "it can take exponential time; expected a module name or suffix "
+                           "pattern)", path, field, key, key[i + 1]);
+        if (key[i] == '{')
+            return ML_FAIL(ML_EFORMAT, "%s: %s[\"%s\"]: interval repetition {m,n} refused (it "
+                           "is compiled as n copies; expected a module name or suffix "
+                           "pattern)", path, field, key);
+        if (key[i] == '\\' && key[i + 1]) i++; /* the escaped byte is a literal */
+    }
+    return ML_OK;
+}
+
 /* PEFT matches re.match(rf"(.*\.)?({key})$", name): the key, as a regex, must match a whole
  * dotted suffix of the module name. Keys are compiled as POSIX extended regexes, which agree
  * with Python's for the names and dots, '.*', classes and alternations configs use. */
 static ml_status pattern_compile(pattern *p, const char *key, const char *path,
                                  const char *field) {
+    ML_TRY(pattern_check(key, path, field));
     size_t len = strlen(key) + 16;
     char *re = malloc(len);
     if (!re) return ML_NOMEM();
@@ -200,16 +255,12 @@ static ml_status config_fields(lora_config *c) {
     return config_patterns(c, "alpha_pattern", false);
 }
 
-/* Fills *c from path; on failure *c holds nothing to free. */
-static ml_status config_read(lora_config *c, const char *path) {
+/* Fills *c from len bytes at text (path: the file they came from, borrowed by *c for messages);
+ * on failure *c holds nothing to free. */
+static ml_status config_parse(lora_config *c, const char *text, size_t len, const char *path) {
     memset(c, 0, sizeof *c);
-    if (!path) return ML_OK;
-    char *text = NULL;
-    size_t len = 0;
-    ML_TRY(ml__file_read(path, LORA_CONFIG_MAX_BYTES, &text, &len));
     json_error_t err;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
-    free(text);
     if (!root)
         return ML_FAIL(ML_EFORMAT, "%s:%d:%d: %s (expected adapter_config.json as written by "
                        "PEFT)", path, err.line, err.column, err.text);
@@ -225,6 +276,18 @@ static ml_status config_read(lora_config *c, const char *path) {
         config_free(c);
         memset(c, 0, sizeof *c);
     }
+    return st;
+}
+
+/* Fills *c from path; on failure *c holds nothing to free. */
+static ml_status config_read(lora_config *c, const char *path) {
+    memset(c, 0, sizeof *c);
+    if (!path) return ML_OK;
+    char *text = NULL;
+    size_t len = 0;
+    ML_TRY(ml__file_read(path, LORA_CONFIG_MAX_BYTES, &text, &len));
+    ml_status st = config_parse(c, text, len, path);
+    free(text);
     return st;
 }
 
@@ -362,24 +425,47 @@ static ml_status pair_shapes(lora_module *m, const ml_tensor_view *a, const ml_t
 }
 
 /* scale = alpha / r (alpha / sqrt(r) with use_rslora), r and alpha from the first matching
- * rank_pattern / alpha_pattern key, else r / lora_alpha; and the config's r must be the
- * tensors' r. */
+ * rank_pattern / alpha_pattern key (*pr: the rank key, NULL for field r), else r / lora_alpha. */
+static double config_scale(const lora_config *c, const char *module, double *r,
+                           const pattern **pr) {
+    *pr = pattern_find(c->ranks, c->n_ranks, module);
+    *r = *pr ? (*pr)->value : c->r;
+    const pattern *pa = pattern_find(c->alphas, c->n_alphas, module);
+    double alpha = pa ? pa->value : c->alpha;
+    return c->use_rslora ? alpha / sqrt(*r) : alpha / *r;
+}
+
+/* The module's scale (config_scale), and the config's r must be the tensors' r. */
 static ml_status pair_scale(lora_module *m, const lora_config *c, const char *a_name,
                             const char *path) {
     if (!c->path) {
         m->scale = 1.0;
         return ML_OK;
     }
-    const pattern *pr = pattern_find(c->ranks, c->n_ranks, m->name);
-    double r = pr ? pr->value : c->r;
+    const pattern *pr = NULL;
+    double r = 0.0, scale = config_scale(c, m->name, &r, &pr);
     if (r != (double)m->rank)
         return ML_FAIL(ML_EFORMAT, "%s: tensor %s has r = %zu rows but %s gives r = %.0f (from %s"
                        "%s%s): the adapter and its config disagree", path, a_name, m->rank,
                        c->path, r, pr ? "rank_pattern[\"" : "field r", pr ? pr->key : "",
                        pr ? "\"]" : "");
-    const pattern *pa = pattern_find(c->alphas, c->n_alphas, m->name);
-    double alpha = pa ? pa->value : c->alpha;
-    m->scale = c->use_rslora ? alpha / sqrt(r) : alpha / r;
+    m->scale = scale;
+    return ML_OK;
+}
+
+ml_status ml__lora_config_parse(const char *text, size_t len, const char *name,
+                                const char *const *modules, size_t n_modules, double *r,
+                                double *scale) {
+    if (!text || !name || (n_modules && (!modules || !r || !scale)))
+        return ML_FAIL(ML_EINVAL, "ml__lora_config_parse: text, name, and modules, r and scale "
+                       "for n_modules > 0 are required");
+    lora_config c;
+    ML_TRY(config_parse(&c, text, len, name));
+    for (size_t i = 0; i < n_modules; i++) {
+        const pattern *pr = NULL;
+        scale[i] = config_scale(&c, modules[i], &r[i], &pr);
+    }
+    config_free(&c);
     return ML_OK;
 }
 
@@ -556,6 +642,13 @@ static ml_status module_core(lora_module *m, qr_ws *w) {
             m->core[p + t * (size_t)kb] = s;
             m->frob_sq += s * s;
         }
+    /* Factors near DBL_MAX (F64) give a W beyond double: LAPACK's SVD of an infinite core
+     * returns NaN past sigma[0] (and prints DLASCL errors), so such updates are refused here,
+     * where their energy (NaN or inf for any overflowed entry) first shows it. */
+    if (!isfinite(m->frob_sq))
+        return ML_FAIL(ML_EFORMAT, "%s: the update scale·B·A overflows double (||W||_F^2 is %s; "
+                       "expected factors whose product is finite)", m->name,
+                       isnan(m->frob_sq) ? "NaN" : "infinite");
     return ML_OK;
 }
 
@@ -703,9 +796,10 @@ static ml_status module_sigma(double *sigma, const lora_module *m, double *copy,
     lapack_int info = LAPACKE_dgesvd_work(LAPACK_COL_MAJOR, 'N', 'N', rows, cols, copy, rows,
                                           sigma, dummy, 1, dummy, 1, work, (lapack_int)lwork);
     if (info) return lapack_fail("dgesvd", info, m->name);
-    if (!isfinite(sigma[0]))
-        return ML_FAIL(ML_EFORMAT, "%s: singular values overflow double (factor values near "
-                       "DBL_MAX)", m->name);
+    for (size_t i = 0; i < m->rank; i++)
+        if (!isfinite(sigma[i]))
+            return ML_FAIL(ML_EFORMAT, "%s: singular values overflow double (factor values "
+                           "near DBL_MAX)", m->name);
     return ML_OK;
 }
 

@@ -21,11 +21,25 @@ typedef struct ml__lora_adapter ml__lora_adapter;
  * the factors and computes each core (two thin QRs per module: the bulk of a scan's work).
  * Other tensors are ignored; a file with no pair gives 0 modules.
  * ^ML_EFORMAT naming the file and tensor (or config field) for every broken rule;
+ * ML_EFORMAT also for a module whose update overflows double (F64 factors near DBL_MAX);
  * ML_EUNSUPPORTED for a peft_type other than LORA; the readers' errors. *out untouched on
  * failure; free with ml__lora_adapter_free. */
 ml_status ml__lora_adapter_open(ml__lora_adapter **out, const char *weights_path,
                                 const char *config_path);
 void ml__lora_adapter_free(ml__lora_adapter *a); /* NULL: no-op */
+
+/* ^adapter_config.json's len bytes at text, parsed as ml__lora_adapter_open parses its
+ * config_path (name stands for the file in messages), then each of modules[0 .. n_modules)
+ * (module names, PEFT's prefix optional) resolved through rank_pattern / alpha_pattern as
+ * pairing resolves it: r[i] and scale[i] (NULL arrays with n_modules 0: parse only). The path
+ * version reads the file and calls the same parser; this one lets the parser be fuzzed on
+ * bytes (fuzz/fuzz_adapter_config.c). Pattern keys over 512 bytes, with a back-reference, an
+ * interval {m,n} or more than 8 repetitions (*, +, ?) are refused (ML_EFORMAT): glibc's regex
+ * engine is slow or huge on them.
+ * ^ML_EFORMAT / ML_EUNSUPPORTED as ml__lora_adapter_open for its config; ML_EINVAL. */
+ml_status ml__lora_config_parse(const char *text, size_t len, const char *name,
+                                const char *const *modules, size_t n_modules, double *r,
+                                double *scale);
 
 /* ^Number of modules, and module i's name (sorted bytewise; borrowed from a; NULL when i is
  * out of range). */

@@ -6,6 +6,7 @@
  * adapters are merged: serving runs at base cost and, as PEFT's eval mode, without dropout.
  * The checkpoint folder itself was verified by model.c before this runs. */
 #include <errno.h>
+#include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -31,12 +32,7 @@
 #define MAX_HEADS (1u << 24)
 #define PATH_BYTES 4096
 
-typedef struct lora_config {
-    size_t r;
-    float alpha, dropout;
-    unsigned targets;
-    char base_name[256]; /* base_model_name_or_path */
-} lora_config;
+typedef ml__serve_lora_config lora_config;
 
 /* PEFT's target_modules names, as train's checkpoint writer spells them. */
 static const struct {
@@ -71,9 +67,14 @@ static ml_status parse_config(const char *path, json_t *doc, lora_config *lc) {
         return ML_FAIL(ML_EFORMAT, "%s: peft_type: expected \"LORA\"", path);
     if (!json_is_integer(r) || json_integer_value(r) < 1 || json_integer_value(r) > MAX_HEADS)
         return ML_FAIL(ML_EFORMAT, "%s: r: expected an integer >= 1", path);
-    if (!json_is_number(a) || !isfinite(json_number_value(a)))
-        return ML_FAIL(ML_EFORMAT, "%s: lora_alpha: expected a number", path);
-    if (dr && !(json_is_number(dr) && json_number_value(dr) >= 0 && json_number_value(dr) < 1))
+    /* both are used as floats: a double past FLT_MAX would become inf, one just below 1
+     * would round to 1.0f (dropout's 1 / (1 - p) is then infinite); the set transformer takes
+     * only alpha > 0, refused here to name the file */
+    if (!json_is_number(a) || !(json_number_value(a) > 0 && json_number_value(a) <= FLT_MAX))
+        return ML_FAIL(ML_EFORMAT, "%s: lora_alpha: expected a positive number within float "
+                       "range", path);
+    if (dr && !(json_is_number(dr) && json_number_value(dr) >= 0 &&
+                (float)json_number_value(dr) < 1.0f))
         return ML_FAIL(ML_EFORMAT, "%s: lora_dropout: expected a number in [0, 1)", path);
     if (!json_is_string(base) || json_string_length(base) == 0 ||
         json_string_length(base) >= sizeof lc->base_name)
@@ -87,6 +88,19 @@ static ml_status parse_config(const char *path, json_t *doc, lora_config *lc) {
     return parse_targets(path, json_object_get(doc, "target_modules"), &lc->targets);
 }
 
+ml_status ml__serve_lora_config_parse(ml__serve_lora_config *out, const char *text, size_t len,
+                                      const char *name) {
+    if (!out || !text || !name)
+        return ML_FAIL(ML_EINVAL, "ml__serve_lora_config_parse: every argument is required");
+    json_error_t err;
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+    ml_status st = json_is_object(doc) ? parse_config(name, doc, out)
+                                       : ML_FAIL(ML_EFORMAT, "%s: not a JSON object (%s)", name,
+                                                 doc ? "other value" : err.text);
+    json_decref(doc);
+    return st;
+}
+
 static ml_status read_config(const char *dir, lora_config *lc) {
     char p[PATH_BYTES];
     int n = snprintf(p, sizeof p, "%s/" ADAPTER_CONFIG_NAME, dir);
@@ -94,13 +108,8 @@ static ml_status read_config(const char *dir, lora_config *lc) {
     char *text = NULL;
     size_t len = 0;
     ML_TRY(ml__file_read(p, ADAPTER_CONFIG_MAX_BYTES, &text, &len));
-    json_error_t err;
-    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+    ml_status st = ml__serve_lora_config_parse(lc, text, len, p);
     free(text);
-    ml_status st = json_is_object(doc) ? parse_config(p, doc, lc)
-                                       : ML_FAIL(ML_EFORMAT, "%s: not a JSON object (%s)", p,
-                                                 doc ? "other value" : err.text);
-    json_decref(doc);
     return st;
 }
 

@@ -55,6 +55,22 @@ struct ml_serve_model {
     ml__serve_pool *pool;
 };
 
+/* lora.c: what serving takes from a LoRA checkpoint's adapter_config.json. */
+typedef struct ml__serve_lora_config {
+    size_t r;
+    float alpha, dropout;
+    unsigned targets;    /* ML_LORA_* bits of target_modules */
+    char base_name[256]; /* base_model_name_or_path */
+} ml__serve_lora_config;
+
+/* lora.c: adapter_config.json's len bytes at text (name stands for the file in messages)
+ * parsed as ml__serve_lora_load parses the file: peft_type LORA, r, lora_alpha, lora_dropout,
+ * base_model_name_or_path and target_modules. Separate from the path so that the parser is
+ * fuzzed on bytes (fuzz/fuzz_adapter_config.c). ML_EFORMAT naming the field; *out may be
+ * partly written on failure. */
+ml_status ml__serve_lora_config_parse(ml__serve_lora_config *out, const char *text, size_t len,
+                                      const char *name);
+
 /* lora.c: a LoRA checkpoint's set transformer (adapter_model.safetensors + adapter_config.json
  * in dir) over the base weights at base_path, which must carry the recorded name and verify
  * through the MANIFEST beside them (vo); built with sizes' batch limits, d_in and n_classes,

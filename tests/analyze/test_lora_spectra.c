@@ -27,6 +27,8 @@
 /* Thin-factor and dense SVDs of the same double inputs agree to a few ulps of sigma_max. */
 #define SIGMA_TOL 1e-11
 #define MAX_MODULES 8
+/* lora.c's LORA_PATTERN_MAX_BYTES: the longest rank_pattern / alpha_pattern key it compiles. */
+#define LONG_KEY_BYTES 512
 
 static char tmpdir[64];
 
@@ -395,6 +397,53 @@ static void test_lora__refuses_broken_adapters(void) {
     mod_free(&m);
 }
 
+/* One rank_pattern key in an otherwise valid config, through the bytes entry point. */
+static ml_status parse_key(const char *key, double *r, const char *module) {
+    json_t *doc = json_pack("{s:i, s:{s:i}}", "r", 2, "rank_pattern", key, 4);
+    char *text = json_dumps(doc, 0);
+    json_decref(doc);
+    if (!text) return ML_ENOMEM;
+    double scale = 0;
+    ml_status st = ml__lora_config_parse(text, strlen(text), "keys.json", &module, 1, r, &scale);
+    free(text);
+    return st;
+}
+
+/* Keys glibc's regex engine is slow or huge on are refused, the ones PEFT configs use kept. */
+static void test_lora__regex_keys_bounded(void) {
+    double r = 0;
+    CHECK_STATUS(parse_key("(a)\\1", &r, "m"), ML_EFORMAT);
+    CHECK_ERR_CONTAINS("keys.json: rank_pattern[\"(a)\\1\"]: back-reference \\1 refused");
+    CHECK_STATUS(parse_key("((a{99}){99}){99}", &r, "m"), ML_EFORMAT);
+    CHECK_ERR_CONTAINS("interval repetition {m,n} refused");
+    char key[LONG_KEY_BYTES + 2];
+    memset(key, '+', sizeof key);
+    key[0] = 'a';
+    key[9] = '\0'; /* "a" and 8 '+': a tree of 2^8 copies */
+    CHECK_STATUS(parse_key(key, &r, "m"), ML_EFORMAT);
+    CHECK_ERR_CONTAINS("too many '+' repetitions");
+    CHECK_STATUS(parse_key("((((.*)*)*)*)*(a|b)*(c|d)?x*y+", &r, "m"), ML_EFORMAT); /* 9 */
+    CHECK_ERR_CONTAINS("more than 8 repetitions");
+    CHECK_STATUS(parse_key("((((.*)*)*)*)*(a|b)*(c|d)?x*", &r, "m.a.dx"), ML_OK); /* 8 */
+    CHECK_NEAR(r, 4, 0);
+    memset(key, 'q', sizeof key);
+    key[LONG_KEY_BYTES + 1] = '\0';
+    CHECK_STATUS(parse_key(key, &r, "m"), ML_EFORMAT);
+    CHECK_ERR_CONTAINS("rank_pattern: a key of 513 bytes");
+    key[LONG_KEY_BYTES] = '\0'; /* 512 bytes: still a key */
+    CHECK_STATUS(parse_key(key, &r, key), ML_OK);
+    CHECK_NEAR(r, 4, 0);
+    /* escaped backslash then a digit, escaped braces, one '+': literals and PEFT's usual */
+    CHECK_STATUS(parse_key("x\\\\1", &r, "a.x\\1"), ML_OK);
+    CHECK_NEAR(r, 4, 0);
+    CHECK_STATUS(parse_key("\\{q\\}", &r, "a.{q}"), ML_OK);
+    CHECK_NEAR(r, 4, 0);
+    CHECK_STATUS(parse_key("layers\\.[0-9]+\\.q", &r, "base_model.model.m.layers.12.q"), ML_OK);
+    CHECK_NEAR(r, 4, 0);
+    CHECK_STATUS(parse_key("layers\\.[0-9]+\\.q", &r, "m.layers.x.q"), ML_OK);
+    CHECK_NEAR(r, 2, 0); /* no match: field r */
+}
+
 static void test_lora__file_without_pairs_has_no_modules(void) {
     float x[2] = {1, 2};
     /* near misses of PEFT's names are other tensors, not broken LoRA factors */
@@ -590,6 +639,7 @@ int main(int argc, char **argv) {
     RUN(test_lora__dtypes_and_peft_names_read_alike);
     RUN(test_lora__patterns_follow_peft_matching);
     RUN(test_lora__refuses_broken_adapters);
+    RUN(test_lora__regex_keys_bounded);
     RUN(test_lora__file_without_pairs_has_no_modules);
     RUN(test_lora__update_cosine_matches_dense);
     RUN(test_lora__reads_the_peft_fixture);
