@@ -7,6 +7,7 @@
 
 #include "microlens/memory.h"
 #include "report/export_internal.h"
+#include "report/summary.h"
 #include "util/error.h"
 
 typedef struct text_format {
@@ -152,25 +153,6 @@ static ml_status write_findings(ml__export *e, const ml_analysis *a) {
     return ml__outbuf_commit(&b);
 }
 
-/* The last component of a path ("c/table.tsv" -> "table.tsv"). */
-static const char *last_component(const char *p) {
-    const char *slash = strrchr(p, '/');
-    return slash && slash[1] ? slash + 1 : p;
-}
-
-/* The analysis's "run" object carries the run path as given and the configuration as stored,
- * whose file settings (table, labels, init...) may be absolute paths naming a user's folders.
- * An export keeps only their last component. */
-static void strip_paths(json_t *doc) {
-    json_t *run = json_object_get(doc, "run"), *config = json_object_get(run, "config"), *v;
-    const char *key, *path = json_string_value(json_object_get(run, "path"));
-    if (path) json_object_set_new(run, "path", json_string(last_component(path)));
-    json_object_foreach(config, key, v) {
-        if (json_is_string(v) && strchr(json_string_value(v), '/'))
-            json_object_set_new(config, key, json_string(last_component(json_string_value(v))));
-    }
-}
-
 /* analysis.json (csv, indented) or analysis.jsonl (one compact line), plus findings.csv. */
 static ml_status write_analysis(ml__export *e, const text_format *f) {
     ml_analyze_options ao = ML_ANALYZE_OPTIONS_INIT;
@@ -181,7 +163,7 @@ static ml_status write_analysis(ml__export *e, const text_format *f) {
     if (st == ML_OK) {
         json_error_t err;
         json_t *doc = json_loads(json, 0, &err);
-        if (doc) strip_paths(doc);
+        if (doc) ml__report_strip_paths(json_object_get(doc, "run"));
         text = doc ? json_dumps(doc, JSON_PRESERVE_ORDER | (f->is_json ? JSON_COMPACT
                                                                         : JSON_INDENT(2)))
                    : NULL;

@@ -125,14 +125,14 @@ ml_status ml__report_html(ml__outbuf *out, const ml_report_run *run, const ml_re
                            ? "Hugging Face Trainer"
                            : "microlens";
     if (cmp)
-        snprintf(sub, sizeof sub, "%s run at %s, compared with the run at %s; steps %lld to %lld "
+        snprintf(sub, sizeof sub, "%s run %s, compared with the run %s; steps %lld to %lld "
                                   "of the first and %lld to %lld of the second analysed.",
-                 kind, ml_run_source_path(run->source), ml_run_source_path(cmp->source),
+                 kind, c.r[0].name, c.r[1].name,
                  (long long)a->first_step, (long long)a->last_step,
                  (long long)cmp->analysis->first_step, (long long)cmp->analysis->last_step);
     else
-        snprintf(sub, sizeof sub, "%s run at %s; steps %lld to %lld analysed.", kind,
-                 ml_run_source_path(run->source), (long long)a->first_step,
+        snprintf(sub, sizeof sub, "%s run %s; steps %lld to %lld analysed.", kind,
+                 c.r[0].name, (long long)a->first_step,
                  (long long)a->last_step);
     ML_TRY(ml__page_open(out, title, sub));
     summary(&c);

@@ -336,6 +336,7 @@ static ml_status detail_meta(ml__outbuf *out, const ml__html_run *r) {
     json_t *meta = json_loads(text, 0, NULL);
     ml_free(text);
     if (!meta) return ML_FAIL(ML_EFORMAT, "run metadata is not JSON");
+    ml__report_strip_paths(meta);
     ml__page_el(out, "h3", NULL, "Run");
     ml__outbuf_puts(out, "<table>\n");
     const char *key;

@@ -143,11 +143,11 @@ ml_status ml__report_markdown(ml__outbuf *out, const ml_report_run *run,
     md(out, title);
     ml__outbuf_printf(out, "\n\nSteps %lld to %lld of ", (long long)run->analysis->first_step,
                       (long long)run->analysis->last_step);
-    code(out, ml_run_source_path(run->source));
+    code(out, na);
     if (cmp) {
         ml__report_run_name(nb, sizeof nb, cmp->source);
         ml__outbuf_puts(out, " compared with ");
-        code(out, ml_run_source_path(cmp->source));
+        code(out, nb);
     }
     ml__outbuf_puts(out, ".\n\n## Executive summary\n\n");
     run_summary(out, run->analysis, cmp ? na : NULL);

@@ -126,6 +126,7 @@ static ml_status run_json(json_t **out, const ml_report_run *r) {
         json_decref(doc);
         return ML_FAIL(ML_EFORMAT, "analysis JSON does not parse: %s", err.text);
     }
+    ml__report_strip_paths(json_object_get(doc, "run"));
     json_t *m = metrics_json(r->source), *c = checkpoints_json(r->source),
            *s = summary_json(r->source, r->analysis);
     if (!m || !c || !s) {

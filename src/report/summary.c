@@ -212,6 +212,29 @@ void ml__report_run_name(char *buf, size_t cap, const ml_run_source *s) {
     snprintf(buf, cap, "%.*s", (int)(len - start), p + start);
 }
 
+static const char *last_component(const char *p) {
+    const char *slash = strrchr(p, '/');
+    return slash && slash[1] ? slash + 1 : p;
+}
+
+void ml__report_strip_paths(json_t *run) {
+    json_t *config = json_object_get(run, "config"), *v;
+    const char *key, *path = json_string_value(json_object_get(run, "path"));
+    char name[256];
+    if (path && strchr(path, '/')) {
+        size_t len = strlen(path);
+        while (len > 1 && path[len - 1] == '/') len--;
+        size_t start = len;
+        while (start > 0 && path[start - 1] != '/') start--;
+        snprintf(name, sizeof name, "%.*s", (int)(len - start), path + start);
+        json_object_set_new(run, "path", json_string(name));
+    }
+    json_object_foreach(config, key, v) {
+        if (json_is_string(v) && json_string_value(v)[0] == '/')
+            json_object_set_new(config, key, json_string(last_component(json_string_value(v))));
+    }
+}
+
 /* Metric name (or prefix, ending in '/') and how the report calls it. */
 static const struct {
     const char *name, *what;

@@ -5,6 +5,7 @@
 #ifndef ML_REPORT_SUMMARY_H
 #define ML_REPORT_SUMMARY_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -49,6 +50,12 @@ void ml__report_faster(char *buf, size_t cap, const ml_analysis *a, const ml_ana
 
 /* ^The last component of the run's path ("runs/a/" gives "a"), for titles and legends. */
 void ml__report_run_name(char *buf, size_t cap, const ml_run_source *s);
+
+/* Reports and exports are shared files: in a run's metadata object (ml_run_source_meta_json,
+ * the "run" of an analysis document), the run path as given and every absolute path among the
+ * configuration's settings (table, labels, init...), which may name a user's folders, are cut
+ * to their last component. Other strings are kept as they are. */
+void ml__report_strip_paths(json_t *run);
 
 /* ^A value for people: 4 significant digits, "n/a" for NaN, "inf" / "-inf". */
 void ml__report_fmt(char *buf, size_t cap, double v);

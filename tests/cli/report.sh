@@ -72,4 +72,7 @@ expect_in "$T/ev.html" ">Confusion matrix</text>"
 for id in $(tail -n +2 "$T/c/labels.csv" | cut -d, -f1,3 | tr , "\n" | sort -u | head -40); do
     for f in a.html a.md a.txt ab.html ev.html; do expect_not_in "$T/$f" "$id"; done
 done
+# Reports are shared files: no absolute path (runs are named by their folder's last component,
+# and the stored configuration's file settings are cut the same way).
+for f in a.html a.md a.txt ab.html ab.json; do expect_not_in "$T/$f" "$T"; done
 finish
