@@ -57,11 +57,15 @@ typedef struct ml_settransformer_config {
                             * Linear (base(x) + scale B A dropout(x), kept values scaled by
                             * 1/(1-p)), applied only by forward_backward in training mode;
                             * see ml_settransformer_set_training. Default 0 */
+    int freeze_token_head; /* 1: output_projection.* (the per-token head) gets no gradient and
+                            * no optimizer state, for training that never uses token targets
+                            * (classification): otherwise weight decay alone would shrink it.
+                            * Default 0 */
 } ml_settransformer_config;
 
 #define ML_SETTRANSFORMER_CONFIG_INIT                                                        \
     {ML_SETTRANSFORMER_CONFIG_VERSION, 384, 100, 5, 5, 400, 0, 4096, 1024, 256, 0, 0, 8.0f,     \
-     ML_LORA_Q | ML_LORA_V, 0.0f}
+     ML_LORA_Q | ML_LORA_V, 0.0f, 0}
 
 /* A ragged batch: the sets' OTU vectors back to back, no padding. Set s owns rows
  * [offsets[s], offsets[s+1]). All pointers are borrowed for the call. */

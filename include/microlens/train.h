@@ -119,7 +119,7 @@ typedef struct ml_train_options {
     {ML_TRAIN_OPTIONS_VERSION, ML_TRAIN_MLP, 0, 1, 32, 1e-3, ML_OPTIM_CONFIG_INIT,            \
      ML_SCHEDULE_CONSTANT, 0, 0.0, 0.2, 0, 0, 0, 42, 1, {64}, NULL,                           \
      {ML_SETTRANSFORMER_CONFIG_VERSION, 384, 20, 3, 5, 80, 0, 4096, 1024, 256, 1, 0, 16.0f,    \
-      ML_LORA_Q | ML_LORA_V, 0.0f},                                                           \
+      ML_LORA_Q | ML_LORA_V, 0.0f, 0},                                                           \
      256, NULL, NULL, false, ML_VERIFY_OPTIONS_INIT, NULL, NULL, NULL, NULL, NULL,              \
      ML_COLLECT_DEFAULT, 10, 0, 100}
 

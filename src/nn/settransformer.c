@@ -210,8 +210,9 @@ static void walk_layout(layout_walk *w, model_w *v) {
         L->n2_w = slot(w, base, 1, d, 0, layer_name(nm, l, "", "norm2.weight"));
         L->n2_b = slot(w, base, 1, d, 0, layer_name(nm, l, "", "norm2.bias"));
     }
-    v->outp_w = slot(w, base, 2, 1, d, "output_projection.weight");
-    v->outp_b = slot(w, base, 1, 1, 0, "output_projection.bias");
+    int token_head = base && !c->freeze_token_head;
+    v->outp_w = slot(w, token_head, 2, 1, d, "output_projection.weight");
+    v->outp_b = slot(w, token_head, 1, 1, 0, "output_projection.bias");
     v->cls_w = v->cls_b = NULL;
     if (c->n_classes > 0) {
         v->cls_w = slot(w, 1, 2, c->n_classes, d, "classifier.weight");

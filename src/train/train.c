@@ -138,6 +138,8 @@ static ml_status build_settransformer(ml__trainer *tr) {
     c.d_in = tr->n_features;
     c.n_classes = tr->n_classes;
     c.has_grad = 1;
+    /* The trainer's loss is the classifier's only; the per-token head stays as loaded. */
+    c.freeze_token_head = 1;
     c.max_sets = tr->o->batch;
     c.max_set_tokens = tr->o->max_otus;
     c.max_tokens = tr->o->batch * tr->o->max_otus;

@@ -119,6 +119,14 @@ st=(train "${tl[@]}" --model settransformer --otu-vectors "$T/c/otu_vectors.safe
     --batch 8 --max-otus 16 --d-model 10 --layers 1 --heads 2 --ff 16 --quiet)
 run 0 "$MICROLENS" "${st[@]}" --out "$T/st"
 run 0 "$MICROLENS" verify "$T/st/checkpoints/step-0000004"
+# Full fine-tune from those weights: the classification loss never reaches the per-token head,
+# which is frozen, so output_projection.* leave training exactly as they came in (weight decay
+# would otherwise shrink them).
+run 0 "$MICROLENS" "${st[@]}" --init "$T/st/checkpoints/step-0000004/model.safetensors" --out "$T/st2"
+head_stats() { "$MICROLENS" tensors "$1" | grep '^output_projection\.'; }
+expect_eq "$(head_stats "$T/st2/checkpoints/step-0000004/model.safetensors")" \
+    "$(head_stats "$T/st/checkpoints/step-0000004/model.safetensors")" "token head unchanged"
+expect_not_in "$T/st2/run.sqlite" "grad_norm/output_projection"
 lora=(--init "$T/st/checkpoints/step-0000004/model.safetensors" --lora r=2,alpha=4,targets=q,v,dropout=0.1)
 run 0 "$MICROLENS" "${st[@]}" --out "$T/lora" --checkpoint-every 2 "${lora[@]}"
 L="$T/lora/checkpoints/step-0000004"
