@@ -19,6 +19,7 @@
 #include "train/preprocess.h"
 #include "util/error.h"
 #include "util/fileio.h"
+#include "util/sha256.h"
 
 #define ADAPTER_CONFIG_NAME "adapter_config.json"
 #define ADAPTER_WEIGHTS_NAME "adapter_model.safetensors"
@@ -133,8 +134,8 @@ static ml_status check_base(const char *dir, const char *base_path, const char *
         return ML_FAIL(ML_EINTEGRITY, "%s: no MANIFEST beside the base weights, so they cannot "
                        "be verified (run `microlens manifest` on their folder)", base_path);
     if (!base_sha256) return ML_OK; /* a checkpoint from before the record: name only */
-    char got[ML__FILE_SHA256_SIZE];
-    ML_TRY(ml__file_sha256(base_path, got));
+    char got[ML__SHA256_TAG_SIZE];
+    ML_TRY(ml__sha256_file(base_path, got));
     if (strcmp(got, base_sha256) != 0)
         return ML_FAIL(ML_EINTEGRITY, "%s: not the base weights this LoRA checkpoint was "
                        "trained over (content %s, %s/preprocess.json records %s)", base_path,

@@ -17,6 +17,7 @@
 #include "serve/model.h"
 #include "util/error.h"
 #include "util/fileio.h"
+#include "util/sha256.h"
 
 #define PATH_MAX_BYTES 4096
 #define CARD_NAME "card.json"
@@ -27,8 +28,6 @@
 /* The JSON files of a model folder are KBs to a few MB (a card or preprocess.json lists the
  * features); anything this large is not one of ours. */
 #define JSON_MAX_BYTES (256u * 1024u * 1024u)
-#define HASH_CHUNK_BYTES (1u << 20)
-#define SHA256_BYTES 32
 
 /* What verification found, for the info body. */
 typedef struct provenance {
@@ -94,19 +93,6 @@ static ml_status verify(const char *dir, int is_bundle, const ml_verify_options 
     return ML_OK;
 }
 
-static int hash_file(EVP_MD_CTX *md, const char *path, unsigned char *buf) {
-    int fd = open(path, O_RDONLY | O_NOFOLLOW);
-    if (fd < 0) return 0;
-    ssize_t n;
-    int ok = 1;
-    while (ok && (n = read(fd, buf, HASH_CHUNK_BYTES)) != 0) {
-        if (n < 0 && errno == EINTR) continue;
-        ok = n > 0 && EVP_DigestUpdate(md, buf, (size_t)n) == 1;
-    }
-    close(fd);
-    return ok;
-}
-
 /* The MANIFEST's SHA-256, or for an unmanifested bundle that of card.json then
  * model.safetensors; for a LoRA checkpoint the MANIFEST then the base weights file (base),
  * since the checkpoint's MANIFEST does not cover the base the predictions depend on. */
@@ -115,18 +101,17 @@ static ml_status checksum(ml_serve_model *m, const char *dir, int has_manifest,
     char a[PATH_MAX_BYTES], b[PATH_MAX_BYTES];
     ML_TRY(join(a, dir, has_manifest ? ML_MANIFEST_NAME : CARD_NAME));
     ML_TRY(join(b, dir, WEIGHTS_NAME));
-    unsigned char *buf = malloc(HASH_CHUNK_BYTES), d[SHA256_BYTES];
+    unsigned char d[ML__SHA256_BYTES];
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned int dl = 0;
-    int ok = buf && md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && hash_file(md, a, buf) &&
-             (has_manifest || hash_file(md, b, buf)) && (!base || hash_file(md, base, buf)) &&
-             EVP_DigestFinal_ex(md, d, &dl) == 1 &&
-             dl == SHA256_BYTES;
+    errno = 0;
+    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+             ml__sha256_update_file(md, a) && (has_manifest || ml__sha256_update_file(md, b)) &&
+             (!base || ml__sha256_update_file(md, base)) && EVP_DigestFinal_ex(md, d, &dl) == 1 &&
+             dl == ML__SHA256_BYTES;
     EVP_MD_CTX_free(md);
-    free(buf);
     if (!ok) return ML_FAIL(ML_EIO, "%s: cannot hash the model files (%s)", dir, strerror(errno));
-    memcpy(m->sha256, "sha256:", 7);
-    for (size_t i = 0; i < SHA256_BYTES; i++) snprintf(m->sha256 + 7 + 2 * i, 3, "%02x", d[i]);
+    ml__sha256_tag(m->sha256, d);
     return ML_OK;
 }
 

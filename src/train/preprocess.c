@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "util/sha256.h"
 
-#define SHA256_BYTES 32
 
 /* ---- Writing -------------------------------------------------------------------------------- */
 
@@ -50,14 +50,13 @@ ml_status ml__otuvec_fingerprint(const ml_otuvec *v, char out[ML__OTUVEC_FINGERP
     for (size_t i = 0; ok && i < n; i++) refs[i] = (id_ref){ml_otuvec_id(v, i), i};
     if (ok) qsort(refs, n, sizeof *refs, id_ref_cmp);
     for (size_t k = 0; ok && k < n; k++) ok = hash_vector(md, v, refs[k].i);
-    unsigned char d[SHA256_BYTES];
+    unsigned char d[ML__SHA256_BYTES];
     unsigned int dl = 0;
-    if (ok) ok = EVP_DigestFinal_ex(md, d, &dl) == 1 && dl == SHA256_BYTES;
+    if (ok) ok = EVP_DigestFinal_ex(md, d, &dl) == 1 && dl == ML__SHA256_BYTES;
     EVP_MD_CTX_free(md);
     free(refs);
     if (!ok) return ML_FAIL(ML_ENOMEM, "OTU vectors fingerprint: SHA-256 failed (OpenSSL)");
-    memcpy(out, "sha256:", 7);
-    for (size_t i = 0; i < SHA256_BYTES; i++) snprintf(out + 7 + 2 * i, 3, "%02x", d[i]);
+    ml__sha256_tag(out, d);
     return ML_OK;
 }
 
@@ -83,31 +82,11 @@ static ml_status add_vectors(json_t *doc, const ml_train_options *o) {
     return ML_OK;
 }
 
-ml_status ml__file_sha256(const char *path, char out[ML__FILE_SHA256_SIZE]) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ML_FAIL(ML_EIO, "%s: cannot open (%s)", path, strerror(errno));
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    int ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
-    unsigned char buf[1 << 16], d[SHA256_BYTES];
-    size_t n;
-    while (ok && (n = fread(buf, 1, sizeof buf, f)) > 0) ok = EVP_DigestUpdate(md, buf, n) == 1;
-    int read_error = ferror(f);
-    fclose(f);
-    unsigned int dlen = 0;
-    ok = ok && !read_error && EVP_DigestFinal_ex(md, d, &dlen) == 1 && dlen == SHA256_BYTES;
-    EVP_MD_CTX_free(md);
-    if (read_error) return ML_FAIL(ML_EIO, "%s: read error", path);
-    if (!ok) return ML_FAIL(ML_ENOMEM, "%s: SHA-256 failed (OpenSSL)", path);
-    memcpy(out, "sha256:", 7);
-    for (size_t i = 0; i < SHA256_BYTES; i++) snprintf(out + 7 + 2 * i, 3, "%02x", d[i]);
-    return ML_OK;
-}
-
 /* LoRA runs: the base weights by content, so that serving can refuse another file that merely
  * has the same name (adapter_config.json records the name only, as PEFT does). */
 static ml_status add_base(json_t *doc, const ml_train_options *o) {
-    char fp[ML__FILE_SHA256_SIZE];
-    ML_TRY(ml__file_sha256(o->init_path, fp));
+    char fp[ML__SHA256_TAG_SIZE];
+    ML_TRY(ml__sha256_file(o->init_path, fp));
     json_t *v = json_pack("{s:s}", "sha256", fp);
     if (!v || json_object_set_new(doc, "base_weights", v) != 0) return ML_NOMEM();
     return ML_OK;
@@ -283,7 +262,7 @@ static ml_status read_settransformer(reader *r, ml__preprocess *p) {
     if (r->st == ML_OK && b) {
         p->base_sha256 = json_string_value(json_object_get(b, "sha256"));
         if (!json_is_object(b) || !p->base_sha256 ||
-            strlen(p->base_sha256) != ML__FILE_SHA256_SIZE - 1 ||
+            strlen(p->base_sha256) != ML__SHA256_TAG_SIZE - 1 ||
             strncmp(p->base_sha256, "sha256:", 7) != 0)
             return bad(r, "base_weights.sha256", "expected sha256:<64 hex digits>");
     }

@@ -53,10 +53,6 @@ typedef struct ml__preprocess {
     size_t otuvec_count, otuvec_dim, max_otus;
 } ml__preprocess;
 
-/* "sha256:" + 64 hex digits of a whole file, streamed. ML_EIO naming the file. */
-#define ML__FILE_SHA256_SIZE 72
-ml_status ml__file_sha256(const char *path, char out[ML__FILE_SHA256_SIZE]);
-
 /* Parses len bytes of preprocess.json (name stands for the file in messages). ML_EFORMAT
  * "NAME: field: what (expected)"; ML_EUNSUPPORTED for a newer format_version. *out untouched
  * on failure; free with ml__preprocess_free. */
