@@ -203,8 +203,8 @@ void ml__report_faster(char *buf, size_t cap, const ml_analysis *a, const ml_ana
         snprintf(buf, cap, "Convergence cannot be compared: a training loss was not collected.");
 }
 
-void ml__report_run_name(char *buf, size_t cap, const ml_run_source *s) {
-    const char *p = ml_run_source_path(s);
+/* The last component of a path, trailing slashes ignored ("runs/a/" -> "a"). */
+static void last_component(char *buf, size_t cap, const char *p) {
     size_t len = strlen(p);
     while (len > 1 && p[len - 1] == '/') len--;
     size_t start = len;
@@ -212,9 +212,8 @@ void ml__report_run_name(char *buf, size_t cap, const ml_run_source *s) {
     snprintf(buf, cap, "%.*s", (int)(len - start), p + start);
 }
 
-static const char *last_component(const char *p) {
-    const char *slash = strrchr(p, '/');
-    return slash && slash[1] ? slash + 1 : p;
+void ml__report_run_name(char *buf, size_t cap, const ml_run_source *s) {
+    last_component(buf, cap, ml_run_source_path(s));
 }
 
 void ml__report_strip_paths(json_t *run) {
@@ -222,16 +221,14 @@ void ml__report_strip_paths(json_t *run) {
     const char *key, *path = json_string_value(json_object_get(run, "path"));
     char name[256];
     if (path && strchr(path, '/')) {
-        size_t len = strlen(path);
-        while (len > 1 && path[len - 1] == '/') len--;
-        size_t start = len;
-        while (start > 0 && path[start - 1] != '/') start--;
-        snprintf(name, sizeof name, "%.*s", (int)(len - start), path + start);
+        last_component(name, sizeof name, path);
         json_object_set_new(run, "path", json_string(name));
     }
     json_object_foreach(config, key, v) {
-        if (json_is_string(v) && json_string_value(v)[0] == '/')
-            json_object_set_new(config, key, json_string(last_component(json_string_value(v))));
+        if (json_is_string(v) && json_string_value(v)[0] == '/') {
+            last_component(name, sizeof name, json_string_value(v));
+            json_object_set_new(config, key, json_string(name));
+        }
     }
 }
 
