@@ -16,30 +16,12 @@
 #include "microlens/memory.h"
 #include "microlens/safetensors.h"
 #include "ml_test.h"
+#include "ml_tmp.h"
 
 #define N_STEPS 20
 #define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static char root[256];
-
-static void remove_tree(const char *path) {
-    struct stat sb;
-    if (lstat(path, &sb) != 0) return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            char child[512];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
@@ -394,6 +376,6 @@ int main(void) {
     RUN(test_hf__folder_analyses_like_a_native_run);
     RUN(test_hf__one_checkpoint_folder_and_fallbacks);
     RUN(test_hf__malformed_inputs_are_named);
-    remove_tree(root);
+    ml_test_remove_tree(root);
     TEST_MAIN_END();
 }

@@ -9,6 +9,7 @@
 
 #include "microlens/pseudonym.h"
 #include "ml_test.h"
+#include "ml_tmp.h"
 
 #define HEX_KEY "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
@@ -20,25 +21,6 @@ static void make_tmp_root(void) {
 }
 
 /* rm -r without a shell: the folder holds only files, symlinks and folders we made. */
-static void remove_tree(const char *path) {
-    struct stat sb;
-    if (lstat(path, &sb) != 0) return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            char child[512];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static void path_in_tmp(char *dst, size_t cap, const char *name) {
     snprintf(dst, cap, "%s/%s", tmp_root, name);
 }
@@ -307,6 +289,6 @@ int main(void) {
     RUN(test_pseudonym__load_or_create_refuses_dangling_symlink);
     RUN(test_pseudonym__random_keys_differ);
     RUN(test_pseudonym__is_pseudonym_checks_exact_shape);
-    remove_tree(tmp_root);
+    ml_test_remove_tree(tmp_root);
     TEST_MAIN_END();
 }

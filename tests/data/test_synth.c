@@ -14,6 +14,7 @@
 
 #include "microlens/synth.h"
 #include "ml_test.h"
+#include "ml_tmp.h"
 #include "util/fileio.h"
 
 static char root[64];
@@ -343,23 +344,6 @@ static void test_synth__unwritable_out_dir_is_an_io_error(void) {
     CHECK_STATUS(ml_synth_write(sub("plainfile", "below"), &o, NULL), ML_EIO);
 }
 
-static void remove_tree(const char *path) {
-    DIR *d = opendir(path);
-    if (!d) {
-        unlink(path);
-        return;
-    }
-    struct dirent *e;
-    char child[1024];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-        remove_tree(child);
-    }
-    closedir(d);
-    rmdir(path);
-}
-
 int main(void) {
     snprintf(root, sizeof root, "/tmp/ml_synth_XXXXXX");
     if (!mkdtemp(root)) {
@@ -372,6 +356,6 @@ int main(void) {
     RUN(test_synth__otu_vectors_file_and_signal_direction);
     RUN(test_synth__rejects_impossible_options);
     RUN(test_synth__unwritable_out_dir_is_an_io_error);
-    remove_tree(root);
+    ml_test_remove_tree(root);
     TEST_MAIN_END();
 }

@@ -20,6 +20,7 @@
 #include "microlens/report.h"
 #include "microlens/runstore.h"
 #include "ml_test.h"
+#include "ml_tmp.h"
 #include "util/fileio.h"
 
 static char tmp_dir[] = "/tmp/ml_test_report.XXXXXX";
@@ -516,25 +517,6 @@ static void test_evaluation_html__curves_confusion_and_no_ids(void) {
     ml_table_free(t);
 }
 
-static void remove_tree(const char *path) {
-    struct stat sb;
-    if (lstat(path, &sb) != 0) return;
-    if (!S_ISDIR(sb.st_mode)) {
-        unlink(path);
-        return;
-    }
-    DIR *d = opendir(path);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-        char child[512];
-        snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-        remove_tree(child);
-    }
-    if (d) closedir(d);
-    rmdir(path);
-}
-
 int main(void) {
     if (!mkdtemp(tmp_dir)) return 1;
     RUN(test_html__self_contained_every_plot_and_escaped);
@@ -546,6 +528,6 @@ int main(void) {
     RUN(test_json__analysis_plus_metadata_and_comparison);
     RUN(test_write__refusals_leave_no_file);
     RUN(test_evaluation_html__curves_confusion_and_no_ids);
-    remove_tree(tmp_dir);
+    ml_test_remove_tree(tmp_dir);
     TEST_MAIN_END();
 }

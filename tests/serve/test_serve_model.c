@@ -25,6 +25,7 @@
 #include "microlens/synth.h"
 #include "microlens/train.h"
 #include "ml_test.h"
+#include "ml_tmp.h"
 #include "train/preprocess.h"
 #include "train/trainer.h"
 #include "util/fileio.h"
@@ -39,25 +40,6 @@
 
 static char tmp_root[256];
 static ml_pseudonym_key *g_key;
-
-static void remove_tree(const char *path) {
-    struct stat sb;
-    if (lstat(path, &sb) != 0) return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            char child[1024];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static char *tmp_path(const char *name) {
     static char p[8][768];
@@ -1017,6 +999,6 @@ int main(void) {
     RUN(test_serve__lora_equals_unmerged_forward);
     RUN(test_serve__refcount_and_threads);
     ml_pseudonym_key_free(g_key);
-    remove_tree(tmp_root);
+    ml_test_remove_tree(tmp_root);
     TEST_MAIN_END();
 }

@@ -17,31 +17,13 @@
 
 #include "microlens/runstore.h"
 #include "ml_test.h"
+#include "ml_tmp.h"
 #include "util/rng.h"
 
 #define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define SHA_B "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static char tmp_root[256];
-
-static void remove_tree(const char *path) {
-    struct stat sb;
-    if (lstat(path, &sb) != 0) return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            char child[512];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 /* A fresh run folder path (not created) for each test. */
 static void run_dir(char *dst, size_t cap, const char *name) {
@@ -806,6 +788,6 @@ int main(void) {
     RUN(test_runstore__second_writer_is_locked_out);
     RUN(test_runstore__reader_process_sees_a_consistent_snapshot);
     RUN(test_runstore__sigkill_at_random_moments_leaves_a_prefix_of_batches);
-    remove_tree(tmp_root);
+    ml_test_remove_tree(tmp_root);
     TEST_MAIN_END();
 }

@@ -18,31 +18,13 @@
 #include "microlens/synth.h"
 #include "microlens/train.h"
 #include "ml_test.h"
+#include "ml_tmp.h"
 #include "nn/actstats.h"
 #include "nn/settransformer.h"
 #include "util/fileio.h"
 #include "util/rng.h"
 
 static char tmp_root[256];
-
-static void remove_tree(const char *path) {
-    struct stat sb;
-    if (lstat(path, &sb) != 0) return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            char child[512];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static char *run_path(const char *name) {
     static char p[4][512];
@@ -779,6 +761,6 @@ int main(void) {
     RUN(test_collect__every_n_steps);
     RUN(test_collect__nonfinite_gradients);
     RUN(test_collect__resume_starts_without_cosine);
-    remove_tree(tmp_root);
+    ml_test_remove_tree(tmp_root);
     TEST_MAIN_END();
 }

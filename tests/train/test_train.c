@@ -13,6 +13,7 @@
 #include "microlens/runstore.h"
 #include "microlens/train.h"
 #include "ml_test.h"
+#include "ml_tmp.h"
 #include "train/trainer.h"
 #include "util/fileio.h"
 #include "util/rng.h"
@@ -22,25 +23,6 @@
 #define N_GROUPS 15
 
 static char tmp_root[256];
-
-static void remove_tree(const char *path) {
-    struct stat sb;
-    if (lstat(path, &sb) != 0) return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            char child[512];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        if (d) closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 typedef struct data {
     ml_table *t;
@@ -308,6 +290,6 @@ int main(void) {
     RUN(test_train__rerun_gives_identical_weights);
     RUN(test_train__stop_then_resume_matches_uninterrupted);
     RUN(test_train__keep_retains_last_and_best);
-    remove_tree(tmp_root);
+    ml_test_remove_tree(tmp_root);
     TEST_MAIN_END();
 }
