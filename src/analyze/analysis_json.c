@@ -6,8 +6,9 @@
 #include <string.h>
 
 #include "analyze/analyze_internal.h"
+#include "util/json.h"
 
-static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+static json_t *num(double v) { return ml__json_number(v); } /* forty uses: short */
 static json_t *step_or_null(int64_t s) { return s >= 0 ? json_integer((json_int_t)s) : json_null(); }
 static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
 static json_t *count(size_t n) { return json_integer((json_int_t)n); }

@@ -12,6 +12,7 @@
 #include "analyze/analyze_internal.h"
 #include "microlens/safetensors.h"
 #include "util/fileio.h"
+#include "util/json.h"
 
 /* adapter_config.json is ~1 KB; 1 MiB leaves room for long rank_pattern maps and refuses
  * anything that is not a config. */
@@ -154,7 +155,7 @@ static ml_status entry_value(hf_parse *p, const char *key, json_t *v, int64_t st
     else if (!nonfinite_word(v, &x))
         return note_key_once(p, key, "has values that are not numbers (ignored)");
     if (is_summary_key(key)) {
-        if (json_object_set_new(p->summary, key, isfinite(x) ? json_real(x) : json_null()) != 0)
+        if (json_object_set_new(p->summary, key, ml__json_number(x)) != 0)
             return ML_NOMEM();
         return note_key_once(p, key, "summarises the whole run: kept in run.train_summary, "
                              "not as a series");

@@ -12,6 +12,7 @@
 #include "analyze/analyze_internal.h"
 #include "microlens/safetensors.h"
 #include "util/error.h"
+#include "util/json.h"
 
 /* Growth of every array here: doubling from a handful keeps appends amortised O(1). */
 #define FIRST_CAPACITY 8
@@ -295,8 +296,6 @@ static int cmp_name(const void *a, const void *b) {
 
 /* ---- microlens run folders --------------------------------------------------------------------- */
 
-static json_t *real_or_null(double v) { return isfinite(v) ? json_real(v) : json_null(); }
-
 static ml_status run_meta(ml_run_source *s, const ml_run_row *row) {
     json_error_t err;
     json_t *config = json_loads(row->config_json, 0, &err);
@@ -313,8 +312,8 @@ static ml_status run_meta(ml_run_source *s, const ml_run_row *row) {
                         "path", s->path, "id", row->id, "status", ml_run_status_name(row->status),
                         "seed", seed, "code_version", row->code_version, "dataset_sha256",
                         row->dataset_sha256 ? json_string(row->dataset_sha256) : json_null(),
-                        "started_at", real_or_null(row->started_at), "ended_at",
-                        real_or_null(row->ended_at), "config", config);
+                        "started_at", ml__json_number(row->started_at), "ended_at",
+                        ml__json_number(row->ended_at), "config", config);
     if (!s->meta) return ML_NOMEM();
     if (!(s->status = strdup(ml_run_status_name(row->status)))) return ML_NOMEM();
     return ML_OK;

@@ -9,6 +9,7 @@
 
 #include "eval/evaluate.h"
 #include "util/error.h"
+#include "util/json.h"
 #include "util/outbuf.h"
 
 static const char *const metric_names[5] = {"roc_auc", "average_precision", "f1", "accuracy",
@@ -20,8 +21,6 @@ static double metric_value(const ml__metric_set *m, size_t k) {
     return v[k];
 }
 
-/* JSON has no NaN: undefined metrics are null. */
-static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 static const char *split_name(ml_split_kind k) {
     static const char *const names[] = {"stratified_kfold", "stratified_group_kfold",
@@ -32,7 +31,8 @@ static const char *split_name(ml_split_kind k) {
 json_t *ml__metric_set_json(const ml__metric_set *m, int with_confusion) {
     json_t *o = json_object();
     if (!o) return NULL;
-    for (size_t k = 0; k < 5; k++) json_object_set_new(o, metric_names[k], num(metric_value(m, k)));
+    for (size_t k = 0; k < 5; k++)
+        json_object_set_new(o, metric_names[k], ml__json_number(metric_value(m, k)));
     if (with_confusion)
         json_object_set_new(o, "confusion",
                             json_pack("{s:I,s:I,s:I,s:I}", "tp", (json_int_t)m->tp, "fp",
@@ -135,7 +135,7 @@ static json_t *fold_json(const ml_evaluation *e, const ml__fold_result *f) {
         char buf[512];
         ml_grid_describe(e->grid, f->chosen, buf, sizeof buf);
         json_object_set_new(o, "chosen", json_string(buf));
-        json_object_set_new(o, "chosen_inner_roc_auc", num(f->chosen_inner_auc));
+        json_object_set_new(o, "chosen_inner_roc_auc", ml__json_number(f->chosen_inner_auc));
     }
     return o;
 }

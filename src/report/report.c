@@ -11,6 +11,7 @@
 #include "microlens/report.h"
 #include "report/summary.h"
 #include "util/error.h"
+#include "util/json.h"
 #include "util/outbuf.h"
 
 /* Report documents carry this version; it changes when a field changes meaning. */
@@ -37,8 +38,6 @@ const char *ml_report_format_name(ml_report_format f) {
     return "unknown";
 }
 
-/* JSON has no NaN or infinity: null. */
-static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 static json_t *metrics_json(const ml_run_source *s) {
     const char *const *names;
@@ -55,7 +54,7 @@ static json_t *metrics_json(const ml_run_source *s) {
         if (o && se.n) {
             json_object_set_new(o, "first_step", json_integer((json_int_t)se.steps[0]));
             json_object_set_new(o, "last_step", json_integer((json_int_t)se.steps[se.n - 1]));
-            json_object_set_new(o, "last_value", num(se.values[se.n - 1]));
+            json_object_set_new(o, "last_value", ml__json_number(se.values[se.n - 1]));
         }
         if (!o || json_array_append_new(arr, o) != 0) {
             json_decref(arr);
@@ -157,9 +156,9 @@ static json_t *comparison_json(const ml_report_run *a, const ml_report_run *b) {
         if (d[i].better != 0 && isfinite(d[i].a) && isfinite(d[i].b) && d[i].a != d[i].b)
             better = (d[i].b - d[i].a) * d[i].better > 0 ? "compare" : "run";
         json_array_append_new(arr, json_pack("{s:s, s:o, s:o, s:o, s:s?}", "metric", d[i].label,
-                                             "run", num(d[i].a), "compare", num(d[i].b),
-                                             "difference", num(d[i].b - d[i].a), "better",
-                                             better));
+                                             "run", ml__json_number(d[i].a), "compare",
+                                             ml__json_number(d[i].b), "difference",
+                                             ml__json_number(d[i].b - d[i].a), "better", better));
     }
     return arr ? json_pack("{s:s, s:o}", "converged_first", faster, "deltas", arr) : NULL;
 }

@@ -16,6 +16,7 @@
 #include "train/snapshot.h"
 #include "train/trainer.h"
 #include "util/error.h"
+#include "util/json.h"
 
 /* Dropout masks of step s come from this mix of (seed, s), so that resume needs no RNG state
  * (splitmix64's increment, the golden ratio). */
@@ -210,12 +211,6 @@ static double epoch_of(const ml__trainer *tr) {
     return (double)tr->step / (double)tr->steps_per_epoch;
 }
 
-/* JSON has no NaN or infinity (jansson refuses them): a non-finite value is written as null,
- * which readers of trainer_state.json (ours included) take as "not a number". */
-static json_t *number_or_null(double v) {
-    return isfinite(v) ? json_real(v) : json_null();
-}
-
 static ml_status log_step(ml__trainer *tr, double loss, double lr, double norm) {
     int64_t s = (int64_t)tr->step;
     unsigned mask = tr->o->collect;
@@ -223,8 +218,8 @@ static ml_status log_step(ml__trainer *tr, double loss, double lr, double norm) 
     if (mask & ML_COLLECT_LR) ML_TRY(ml_runstore_log_metric(tr->rs, s, "learning_rate", lr));
     if (mask & ML_COLLECT_GRAD) ML_TRY(ml_runstore_log_metric(tr->rs, s, "grad_norm", norm));
     json_t *e = json_pack("{s:f, s:o, s:f, s:o, s:I}", "epoch", epoch_of(tr), "grad_norm",
-                          number_or_null(norm), "learning_rate", lr, "loss",
-                          number_or_null(loss), "step", (json_int_t)tr->step);
+                          ml__json_number(norm), "learning_rate", lr, "loss",
+                          ml__json_number(loss), "step", (json_int_t)tr->step);
     if (!e || json_array_append_new(tr->history, e) != 0) return ML_NOMEM();
     if (tr->step % FLUSH_EVERY_STEPS == 0) ML_TRY(ml_runstore_flush(tr->rs));
     return ML_OK;
@@ -239,8 +234,8 @@ static ml_status evaluate(ml__trainer *tr) {
         ML_TRY(ml_runstore_log_metric(tr->rs, s, "eval_roc_auc", tr->last_val_auc));
     }
     json_t *e = json_pack("{s:f, s:o, s:o, s:I}", "epoch", epoch_of(tr), "eval_loss",
-                          number_or_null(tr->last_val_loss), "eval_roc_auc",
-                          number_or_null(tr->last_val_auc), "step", (json_int_t)tr->step);
+                          ml__json_number(tr->last_val_loss), "eval_roc_auc",
+                          ml__json_number(tr->last_val_auc), "step", (json_int_t)tr->step);
     if (!e || json_array_append_new(tr->history, e) != 0) return ML_NOMEM();
     return ML_OK;
 }
